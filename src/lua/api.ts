@@ -1,0 +1,245 @@
+/**
+ * The raw Lua 5.4 C API as exported by wasmoon's emscripten module.
+ *
+ * wasmoon's high-level API loses types (3.0 becomes 3, int64 rounds, strings stop at
+ * NUL), so lomq talks to the `_lua_*` exports directly: a raw call costs about 0.04 us
+ * and integers cross as BigInt, bytes as pointers into the wasm heap. This relies on
+ * wasmoon's internal module shape, which is why the wasmoon version is pinned.
+ *
+ * @module
+ */
+
+/** A `lua_State*`: an address in the wasm heap. */
+export type LuaState = number;
+
+/** `lua_CFunction` implemented in JavaScript: returns the number of results. */
+export type HostFunction = (L: LuaState) => number;
+
+/** Lua type tags (`lua.h`). */
+export const LuaType = {
+  NONE: -1,
+  NIL: 0,
+  BOOLEAN: 1,
+  LIGHTUSERDATA: 2,
+  NUMBER: 3,
+  STRING: 4,
+  TABLE: 5,
+  FUNCTION: 6,
+  USERDATA: 7,
+  THREAD: 8,
+} as const;
+
+/** Thread and call status codes (`lua.h`). */
+export const LuaStatus = {
+  OK: 0,
+  YIELD: 1,
+  ERRRUN: 2,
+  ERRSYNTAX: 3,
+  ERRMEM: 4,
+  ERRERR: 5,
+} as const;
+
+/** `LUA_REGISTRYINDEX` for the default `LUAI_MAXSTACK` of one million. */
+export const REGISTRY_INDEX = -1001000;
+/** Registry slot holding the globals table (`LUA_RIDX_GLOBALS`). */
+export const RIDX_GLOBALS = 2n;
+/** `LUA_MULTRET`. */
+export const MULTRET = -1;
+
+/** The subset of the emscripten module lomq uses. */
+export interface LuaModule {
+  HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  addFunction(fn: HostFunction, signature: string): number;
+
+  _luaL_newstate(): LuaState;
+  _luaL_openlibs(L: LuaState): void;
+  _luaL_loadbufferx(L: LuaState, buf: number, size: number, name: number, mode: number): number;
+  _luaL_traceback(L: LuaState, L1: LuaState, msg: number, level: number): void;
+  _luaL_tolstring(L: LuaState, idx: number, len: number): number;
+  _luaL_ref(L: LuaState, t: number): number;
+  _luaL_unref(L: LuaState, t: number, ref: number): void;
+  _luaL_newmetatable(L: LuaState, name: number): number;
+  _luaL_testudata(L: LuaState, idx: number, name: number): number;
+  _luaL_setmetatable(L: LuaState, name: number): void;
+
+  _lua_close(L: LuaState): void;
+  _lua_newthread(L: LuaState): LuaState;
+  _lua_resume(L: LuaState, from: LuaState, nargs: number, nresults: number): number;
+  _lua_status(L: LuaState): number;
+  _lua_yieldk(L: LuaState, nresults: number, ctx: number, k: number): number;
+  _lua_error(L: LuaState): number;
+  _lua_pcallk(
+    L: LuaState,
+    nargs: number,
+    nresults: number,
+    errfunc: number,
+    ctx: number,
+    k: number,
+  ): number;
+  _lua_callk(L: LuaState, nargs: number, nresults: number, ctx: number, k: number): void;
+
+  _lua_gettop(L: LuaState): number;
+  _lua_settop(L: LuaState, idx: number): void;
+  _lua_absindex(L: LuaState, idx: number): number;
+  _lua_pushvalue(L: LuaState, idx: number): void;
+  _lua_rotate(L: LuaState, idx: number, n: number): void;
+  _lua_checkstack(L: LuaState, n: number): number;
+  _lua_xmove(from: LuaState, to: LuaState, n: number): void;
+
+  _lua_type(L: LuaState, idx: number): number;
+  _lua_isinteger(L: LuaState, idx: number): number;
+  _lua_toboolean(L: LuaState, idx: number): number;
+  _lua_tonumberx(L: LuaState, idx: number, isnum: number): number;
+  _lua_tointegerx(L: LuaState, idx: number, isnum: number): bigint;
+  _lua_tolstring(L: LuaState, idx: number, len: number): number;
+  _lua_touserdata(L: LuaState, idx: number): number;
+  _lua_topointer(L: LuaState, idx: number): number;
+  _lua_rawlen(L: LuaState, idx: number): number;
+  _lua_rawequal(L: LuaState, a: number, b: number): number;
+
+  _lua_pushnil(L: LuaState): void;
+  _lua_pushboolean(L: LuaState, b: number): void;
+  _lua_pushinteger(L: LuaState, n: bigint): void;
+  _lua_pushnumber(L: LuaState, n: number): void;
+  _lua_pushlstring(L: LuaState, s: number, len: number): number;
+  _lua_pushcclosure(L: LuaState, fn: number, n: number): void;
+  _lua_pushlightuserdata(L: LuaState, p: number): void;
+
+  _lua_createtable(L: LuaState, narr: number, nrec: number): void;
+  _lua_newuserdatauv(L: LuaState, size: number, nuvalue: number): number;
+  _lua_rawget(L: LuaState, idx: number): number;
+  _lua_rawgeti(L: LuaState, idx: number, n: bigint): number;
+  _lua_rawset(L: LuaState, idx: number): void;
+  _lua_rawseti(L: LuaState, idx: number, n: bigint): void;
+  _lua_getfield(L: LuaState, idx: number, k: number): number;
+  _lua_setfield(L: LuaState, idx: number, k: number): void;
+  _lua_next(L: LuaState, idx: number): number;
+  _lua_setmetatable(L: LuaState, idx: number): number;
+  _lua_getmetatable(L: LuaState, idx: number): number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Thin helpers over the raw module: byte and string transfer through a reusable
+ * scratch buffer in the wasm heap, and interned C strings for names.
+ */
+export class LuaApi {
+  /** The raw exports. */
+  readonly m: LuaModule;
+  #scratch = 0;
+  #scratchSize = 0;
+  /** A 4-byte cell for `size_t*` out-parameters. */
+  readonly lenPtr: number;
+  #cstrings = new Map<string, number>();
+
+  constructor(module: LuaModule) {
+    this.m = module;
+    this.lenPtr = module._malloc(8);
+  }
+
+  /** A NUL-terminated copy of `text` in the heap, kept for the life of the engine. */
+  cstr(text: string): number {
+    let ptr = this.#cstrings.get(text);
+    if (ptr === undefined) {
+      const bytes = encoder.encode(text);
+      ptr = this.m._malloc(bytes.length + 1);
+      this.m.HEAPU8.set(bytes, ptr);
+      this.m.HEAPU8[ptr + bytes.length] = 0;
+      this.#cstrings.set(text, ptr);
+    }
+    return ptr;
+  }
+
+  /** Copies `bytes` into the scratch buffer and returns its address (valid until the next call). */
+  scratch(bytes: Uint8Array): number {
+    if (bytes.length > this.#scratchSize) {
+      if (this.#scratch) this.m._free(this.#scratch);
+      this.#scratchSize = Math.max(bytes.length, 4096, this.#scratchSize * 2);
+      this.#scratch = this.m._malloc(this.#scratchSize);
+      if (!this.#scratch) throw new Error(`out of memory allocating ${bytes.length} bytes`);
+    }
+    this.m.HEAPU8.set(bytes, this.#scratch);
+    return this.#scratch;
+  }
+
+  /** Pushes `bytes` as a Lua string, byte for byte. */
+  pushBytes(L: LuaState, bytes: Uint8Array): void {
+    if (bytes.length === 0) {
+      this.m._lua_pushlstring(L, this.lenPtr, 0);
+      return;
+    }
+    this.m._lua_pushlstring(L, this.scratch(bytes), bytes.length);
+  }
+
+  /** Pushes a JS string as UTF-8. */
+  pushString(L: LuaState, text: string): void {
+    this.pushBytes(L, encoder.encode(text));
+  }
+
+  /** The size_t written by the last call given `lenPtr`. */
+  readLen(): number {
+    const h = this.m.HEAPU8;
+    const p = this.lenPtr;
+    return (h[p] | (h[p + 1] << 8) | (h[p + 2] << 16)) + h[p + 3] * 0x1000000;
+  }
+
+  /**
+   * A view of the string at `idx` (which must be a string: numbers would be converted
+   * in place). The view aliases the heap: copy it before any call that may allocate.
+   */
+  viewString(L: LuaState, idx: number): Uint8Array {
+    const ptr = this.m._lua_tolstring(L, idx, this.lenPtr);
+    const len = this.readLen();
+    return this.m.HEAPU8.subarray(ptr, ptr + len);
+  }
+
+  /** A copy of the string at `idx`. */
+  toBytes(L: LuaState, idx: number): Uint8Array {
+    return this.viewString(L, idx).slice();
+  }
+
+  /** The string at `idx` decoded as UTF-8 (lossy; for messages, not data). */
+  toText(L: LuaState, idx: number): string {
+    return decoder.decode(this.viewString(L, idx));
+  }
+
+  /** Any value rendered as `tostring` would, as text (may call `__tostring`). */
+  describe(L: LuaState, idx: number): string {
+    const ptr = this.m._luaL_tolstring(L, idx, this.lenPtr);
+    const len = this.readLen();
+    const text = decoder.decode(this.m.HEAPU8.subarray(ptr, ptr + len));
+    this.m._lua_settop(L, -2);
+    return text;
+  }
+
+  /** Pops `n` values. */
+  pop(L: LuaState, n = 1): void {
+    this.m._lua_settop(L, -n - 1);
+  }
+
+  /**
+   * Registers a JS function as a `lua_CFunction` and returns its table index. A JS
+   * exception inside it becomes a Lua error; Lua's own unwinding (emscripten throws
+   * `Infinity` for longjmp, used by lua_error and lua_yield) passes through untouched.
+   */
+  cfunction(fn: HostFunction): number {
+    return this.m.addFunction((L: LuaState) => {
+      try {
+        return fn(L);
+      } catch (error) {
+        if (error === Infinity) throw error;
+        return this.raise(L, error instanceof Error ? error.message : String(error));
+      }
+    }, "ii");
+  }
+
+  /** Raises a Lua error with `message` from inside a host function (does not return). */
+  raise(L: LuaState, message: string): number {
+    this.pushString(L, message);
+    return this.m._lua_error(L);
+  }
+}

@@ -1,0 +1,566 @@
+/**
+ * The `LuaOverMQ` module as Lua sees it: `bind`, `connect`, the socket methods and
+ * the helpers, implemented as host functions over the raw C API.
+ *
+ * Methods that wait (`process`, `recv`, `call`, `bind`) yield the script's thread to
+ * the host, which awaits the network and resumes it. `process()` serves a request
+ * that is already queued without yielding at all, so a busy server pays no resume.
+ *
+ * @module
+ */
+
+import { type HostFunction, type LuaState, LuaType, REGISTRY_INDEX } from "./api.ts";
+import { CodecError, FORM_ARRAY, FORM_MAP } from "./codec.ts";
+import { Dispatcher } from "./dispatch.ts";
+import type { LuaEngine } from "./engine.ts";
+import {
+  createSocket,
+  type Frames,
+  type Socket,
+  type SocketOptions,
+  type SocketType,
+  ZmqError,
+} from "../zmtp/mod.ts";
+import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
+
+/** Numeric socket types of the original LuaOverMQ (libzmq's numbering). */
+export const SOCKET_TYPES: readonly (SocketType | undefined)[] = [
+  undefined,
+  "PUB",
+  "SUB",
+  "REQ",
+  "REP",
+  "DEALER",
+  "ROUTER",
+  "PULL",
+  "PUSH",
+];
+
+const SOCKET_METATABLE = "LuaOverMQ.socket";
+
+/** What the bindings need from the script's lifecycle. */
+export interface Lifecycle {
+  /** Aborted when the script is asked to stop: waits end at once. */
+  readonly stopSignal: AbortSignal;
+}
+
+/** One socket the script opened. */
+interface Binding {
+  id: number;
+  socket: Socket;
+  type: SocketType;
+  errno: number;
+  /** Timeout for `call()`, from the `timeout_ms` option. */
+  callTimeoutMs: number | undefined;
+}
+
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+/** Installs and runs the LuaOverMQ module in an engine. */
+export class LuaOverMQBindings {
+  readonly #engine: LuaEngine;
+  readonly #lifecycle: Lifecycle;
+  readonly #sockets = new Map<number, Binding>();
+  #nextId = 1;
+  /** Serves requests; call {@link Dispatcher.snapshotBuiltins} before the script runs. */
+  readonly dispatcher: Dispatcher;
+
+  readonly #version: string;
+
+  constructor(engine: LuaEngine, lifecycle: Lifecycle, version: string) {
+    this.#version = version;
+    this.#engine = engine;
+    this.#lifecycle = lifecycle;
+    this.dispatcher = new Dispatcher(engine);
+  }
+
+  /**
+   * Pushes the table of native functions the Lua prelude builds the module from:
+   * `{bind, connect, time, form, socket_methods = {...}}`.
+   */
+  pushNatives(L: LuaState): void {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    const fields: Record<string, HostFunction> = {
+      version: (L) => {
+        api.pushString(L, this.#version);
+        return 1;
+      },
+      bind: (L) => this.#open(L, "bind"),
+      connect: (L) => this.#open(L, "connect"),
+      time: (L) => {
+        m._lua_pushnumber(L, (performance.timeOrigin + performance.now()) / 1000);
+        return 1;
+      },
+    };
+    m._lua_createtable(L, 0, 8);
+    for (const [name, fn] of Object.entries(fields)) {
+      m._lua_pushcclosure(L, api.cfunction(fn), 0);
+      m._lua_setfield(L, -2, api.cstr(name));
+    }
+    // The weak table of forced forms: LuaOverMQ.array/map record the form here.
+    m._lua_createtable(L, 0, 0);
+    m._lua_createtable(L, 0, 1);
+    api.pushString(L, "k");
+    m._lua_setfield(L, -2, api.cstr("__mode"));
+    m._lua_setmetatable(L, -2);
+    m._lua_pushvalue(L, -1);
+    engine.encoder.formsRef = m._luaL_ref(L, REGISTRY_INDEX);
+    m._lua_setfield(L, -2, api.cstr("forms"));
+    m._lua_pushinteger(L, BigInt(FORM_ARRAY));
+    m._lua_setfield(L, -2, api.cstr("FORM_ARRAY"));
+    m._lua_pushinteger(L, BigInt(FORM_MAP));
+    m._lua_setfield(L, -2, api.cstr("FORM_MAP"));
+
+    const methods: Record<string, HostFunction> = {
+      process: (L) => this.#process(L),
+      send: (L) => this.#send(L),
+      errno: (L) => {
+        m._lua_pushinteger(L, BigInt(this.#self(L).errno));
+        return 1;
+      },
+      close: (L) => {
+        const binding = this.#self(L);
+        this.#sockets.delete(binding.id);
+        void binding.socket.close(numberArg(L, engine, 2) ?? 0).catch(() => {});
+        return 0;
+      },
+      setsockopt: (L) => {
+        const binding = this.#self(L);
+        const option = parseOption(api.toText(L, 2), this.#optionValue(L, 3));
+        if ("callTimeoutMs" in option) binding.callTimeoutMs = option.callTimeoutMs;
+        else binding.socket.setOption(option.key, option.value as never);
+        return 0;
+      },
+      subscribe: (L) => this.#subscription(L, true),
+      unsubscribe: (L) => this.#subscription(L, false),
+      type: (L) => {
+        api.pushString(L, this.#self(L).type);
+        return 1;
+      },
+      endpoints: (L) => {
+        const endpoints = this.#self(L).socket.endpoints;
+        m._lua_createtable(L, endpoints.length, 0);
+        endpoints.forEach((endpoint, i) => {
+          api.pushString(L, endpoint);
+          m._lua_rawseti(L, -2, BigInt(i + 1));
+        });
+        return 1;
+      },
+    };
+    m._luaL_newmetatable(L, api.cstr(SOCKET_METATABLE));
+    m._lua_createtable(L, 0, Object.keys(methods).length);
+    for (const [name, fn] of Object.entries(methods)) {
+      m._lua_pushcclosure(L, api.cfunction(fn), 0);
+      m._lua_setfield(L, -2, api.cstr(name));
+    }
+    m._lua_pushvalue(L, -1);
+    m._lua_setfield(L, -3, api.cstr("__index"));
+    // Lua-side methods (recv, call, ...) are added to this same table by the prelude.
+    m._lua_setfield(L, -3, api.cstr("socket_methods"));
+    m._lua_pushcclosure(
+      L,
+      api.cfunction((L) => {
+        const binding = this.#self(L);
+        api.pushString(L, `LuaOverMQ.socket(${binding.type} #${binding.id})`);
+        return 1;
+      }),
+      0,
+    );
+    m._lua_setfield(L, -2, api.cstr("__tostring"));
+    api.pushString(L, SOCKET_METATABLE);
+    m._lua_setfield(L, -2, api.cstr("__name"));
+    m._lua_setfield(L, -2, api.cstr("socket_metatable"));
+    this.#pushWaitingMethods(L);
+  }
+
+  /** Closes every socket, flushing queued messages for up to `lingerMs`. */
+  async closeAll(lingerMs: number): Promise<void> {
+    const sockets = [...this.#sockets.values()];
+    this.#sockets.clear();
+    await Promise.allSettled(sockets.map((b) => b.socket.close(lingerMs)));
+  }
+
+  /** Host functions the prelude wraps into recv/call (they wait, so they yield). */
+  #pushWaitingMethods(L: LuaState): void {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    const waiting: Record<string, HostFunction> = {
+      recv_frames: (L) => this.#recvFrames(L),
+      request: (L) => this.#request(L),
+      sleep: (L) => {
+        const ms = Math.max(0, numberArg(L, engine, 1) ?? 0);
+        return engine.wait(L, "sleep()", async () => {
+          await delay(ms, this.#lifecycle.stopSignal);
+          return 0;
+        });
+      },
+      decode: (L) => {
+        const bytes = api.toBytes(L, 1);
+        m._lua_settop(L, 0);
+        try {
+          engine.decoder.pushDocument(L, bytes);
+        } catch (error) {
+          if (error instanceof CodecError) {
+            m._lua_settop(L, 0);
+            m._lua_pushnil(L);
+            api.pushString(L, error.message);
+            return 2;
+          }
+          throw error;
+        }
+        return 1;
+      },
+      encode: (L) => {
+        engine.encoder.reset();
+        engine.encoder.value(L, 1);
+        api.pushBytes(L, engine.encoder.take());
+        return 1;
+      },
+    };
+    for (const [name, fn] of Object.entries(waiting)) {
+      m._lua_pushcclosure(L, api.cfunction(fn), 0);
+      m._lua_setfield(L, -2, api.cstr(name));
+    }
+  }
+
+  #self(L: LuaState): Binding {
+    const engine = this.#engine;
+    const ptr = engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE));
+    if (!ptr) {
+      throw new Error(
+        "expected a LuaOverMQ socket as the first argument (call methods as sock:method(...))",
+      );
+    }
+    const h = engine.m.HEAPU8;
+    const id = h[ptr] | (h[ptr + 1] << 8) | (h[ptr + 2] << 16) | (h[ptr + 3] << 24);
+    const binding = this.#sockets.get(id);
+    if (!binding) throw new Error("this LuaOverMQ socket is closed");
+    return binding;
+  }
+
+  /** `LuaOverMQ.bind(uri, type [, options])` and `connect`: yields while binding. */
+  #open(L: LuaState, how: "bind" | "connect"): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    if (m._lua_type(L, 1) !== LuaType.STRING) {
+      throw new Error(`LuaOverMQ.${how}: the first argument must be an address like tcp://127.0.0.1:8004`);
+    }
+    const uri = api.toText(L, 1);
+    const type = socketTypeArg(L, engine, how);
+    const options: SocketOptions = {};
+    let callTimeoutMs: number | undefined;
+    if (m._lua_type(L, 3) === LuaType.TABLE) {
+      m._lua_pushnil(L);
+      while (m._lua_next(L, 3)) {
+        if (m._lua_type(L, -2) === LuaType.STRING) {
+          const option = parseOption(api.toText(L, -2), this.#optionValue(L, -1));
+          if ("callTimeoutMs" in option) callTimeoutMs = option.callTimeoutMs;
+          else (options as Record<string, unknown>)[option.key] = option.value;
+        }
+        m._lua_settop(L, -2);
+      }
+    }
+    const socket = createSocket(type, options);
+    const binding: Binding = { id: this.#nextId++, socket, type, errno: 0, callTimeoutMs };
+    return engine.wait(L, `LuaOverMQ.${how}()`, async (T) => {
+      try {
+        if (how === "bind") await socket.bind(uri);
+        else socket.connect(uri);
+      } catch (error) {
+        await socket.close(0).catch(() => {});
+        if (error instanceof ZmqError) throw new Error(error.message);
+        throw error;
+      }
+      this.#sockets.set(binding.id, binding);
+      const ptr = m._lua_newuserdatauv(T, 4, 0);
+      const h = m.HEAPU8;
+      h[ptr] = binding.id & 0xff;
+      h[ptr + 1] = (binding.id >> 8) & 0xff;
+      h[ptr + 2] = (binding.id >> 16) & 0xff;
+      h[ptr + 3] = (binding.id >> 24) & 0xff;
+      m._luaL_setmetatable(T, api.cstr(SOCKET_METATABLE));
+      return 1;
+    });
+  }
+
+  #optionValue(L: LuaState, idx: number): number | Uint8Array | undefined {
+    const m = this.#engine.m;
+    const type = m._lua_type(L, idx);
+    if (type === LuaType.NUMBER) return m._lua_tonumberx(L, idx, 0);
+    if (type === LuaType.STRING) return this.#engine.api.toBytes(L, idx);
+    return undefined;
+  }
+
+  /** `sock:process([timeout_ms])`: serves one request; 0 on success or timeout. */
+  #process(L: LuaState): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const binding = this.#self(L);
+    if (binding.type !== "REP" && binding.type !== "ROUTER") {
+      binding.errno = ENOTSUP;
+      m._lua_pushinteger(L, BigInt(ENOTSUP));
+      return 1;
+    }
+    binding.errno = 0;
+    if (this.#serveOne(binding)) {
+      m._lua_pushinteger(L, 0n);
+      return 1;
+    }
+    const timeoutMs = numberArg(L, engine, 2);
+    if (timeoutMs !== undefined && timeoutMs <= 0) {
+      m._lua_pushinteger(L, 0n);
+      return 1;
+    }
+    const stop = this.#lifecycle.stopSignal;
+    return engine.wait(L, "process()", async (T) => {
+      if (stop.aborted) {
+        // Stopping: return at once, but through a macrotask so timers (the forced
+        // exit) still fire when a script keeps calling process() in a loop.
+        await delay(0);
+      } else if (await binding.socket.readable(timeoutMs, stop)) {
+        this.#serveOne(binding);
+      } else if (!this.#sockets.has(binding.id)) {
+        binding.errno = ETERM;
+      }
+      m._lua_pushinteger(T, BigInt(binding.errno));
+      return 1;
+    });
+  }
+
+  /** Serves one queued request, if any. */
+  #serveOne(binding: Binding): boolean {
+    const frames = binding.socket.tryRecv();
+    if (!frames) return false;
+    if (binding.type === "REP") {
+      binding.socket.trySend(this.dispatcher.handle(frames));
+      return true;
+    }
+    // ROUTER: [identity, routing..., "", body] from REQ, or [identity, body] from a
+    // DEALER that sends no delimiter. The envelope goes back in front of the reply.
+    let split = frames.findIndex((frame) => frame.length === 0);
+    split = split < 0 ? 1 : split + 1;
+    const reply = this.dispatcher.handle(frames.slice(split));
+    if (!binding.socket.trySend([...frames.slice(0, split), ...reply])) {
+      binding.errno = binding.socket.lastErrno;
+    }
+    return true;
+  }
+
+  /** `sock:send(topic, value)` (two frames) or `sock:send(frame)`; 0 or an errno. */
+  #send(L: LuaState): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const binding = this.#self(L);
+    const nargs = m._lua_gettop(L);
+    const frames: Frames = [];
+    if (nargs >= 2) frames.push(this.#frameArg(L, 2));
+    if (nargs >= 3) {
+      engine.encoder.reset();
+      engine.encoder.value(L, 3);
+      frames.push(engine.encoder.take());
+    }
+    if (frames.length === 0) throw new Error("send: nothing to send (expected sock:send(topic, value))");
+    const sent = binding.socket.trySend(frames);
+    binding.errno = sent ? 0 : binding.socket.lastErrno || EAGAIN;
+    m._lua_pushinteger(L, BigInt(binding.errno));
+    return 1;
+  }
+
+  #frameArg(L: LuaState, idx: number): Uint8Array {
+    const api = this.#engine.api;
+    const type = this.#engine.m._lua_type(L, idx);
+    if (type === LuaType.STRING) return api.toBytes(L, idx);
+    if (type === LuaType.NUMBER) return textEncoder.encode(api.describe(L, idx));
+    throw new Error(`send: a topic must be a string, got ${typeName(type)}`);
+  }
+
+  #subscription(L: LuaState, on: boolean): number {
+    const binding = this.#self(L);
+    if (binding.type !== "SUB") {
+      throw new Error(`${on ? "subscribe" : "unsubscribe"} works on SUB sockets, this is ${binding.type}`);
+    }
+    const prefix = this.#engine.m._lua_type(L, 2) === LuaType.STRING
+      ? this.#engine.api.toBytes(L, 2)
+      : new Uint8Array(0);
+    if (on) binding.socket.subscribe(prefix);
+    else binding.socket.unsubscribe(prefix);
+    return 0;
+  }
+
+  /**
+   * `natives.recv_frames(sock [, timeout_ms])` → `true, frame1, frame2, ...` or
+   * `false, errno`. The prelude turns this into `sock:recv()`.
+   */
+  #recvFrames(L: LuaState): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const binding = this.#self(L);
+    const timeoutMs = numberArg(L, engine, 2);
+    const pushFrames = (T: LuaState, frames: Frames | undefined): number => {
+      if (!frames) {
+        binding.errno = this.#sockets.has(binding.id) ? EAGAIN : ETERM;
+        m._lua_pushboolean(T, 0);
+        m._lua_pushinteger(T, BigInt(binding.errno));
+        return 2;
+      }
+      binding.errno = 0;
+      m._lua_checkstack(T, frames.length + 2);
+      m._lua_pushboolean(T, 1);
+      for (const frame of frames) engine.api.pushBytes(T, frame);
+      return frames.length + 1;
+    };
+    const ready = binding.socket.tryRecv();
+    if (ready || (timeoutMs !== undefined && timeoutMs <= 0)) {
+      m._lua_settop(L, 0);
+      return pushFrames(L, ready);
+    }
+    return engine.wait(L, "recv()", async (T) => {
+      const frames = await binding.socket.recv(timeoutMs, this.#lifecycle.stopSignal);
+      return pushFrames(T, frames);
+    });
+  }
+
+  /**
+   * `natives.request(sock, method, ...)`: one RPC call over REQ or DEALER. Returns
+   * `true, status, payload` or `false, errno, message`.
+   */
+  #request(L: LuaState): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    const binding = this.#self(L);
+    if (binding.type !== "REQ" && binding.type !== "DEALER") {
+      throw new Error(`call() works on REQ and DEALER sockets, this is ${binding.type}`);
+    }
+    if (m._lua_type(L, 2) !== LuaType.STRING) throw new Error("call: the method name must be a string");
+    const nargs = m._lua_gettop(L) - 1;
+    const encoder = engine.encoder;
+    encoder.reset();
+    encoder.arrayHeader(nargs);
+    for (let i = 2; i <= nargs + 1; i++) encoder.value(L, i);
+    const request = encoder.take();
+    const frames = binding.type === "DEALER" ? [new Uint8Array(0), request] : [request];
+    const timeoutMs = binding.callTimeoutMs;
+    const method = api.toText(L, 2);
+    return engine.wait(L, "call()", async (T) => {
+      const fail = (errno: number, message: string): number => {
+        binding.errno = errno;
+        m._lua_pushboolean(T, 0);
+        m._lua_pushinteger(T, BigInt(errno));
+        api.pushString(T, message);
+        return 3;
+      };
+      if (!(await binding.socket.send(frames, timeoutMs))) {
+        return fail(binding.socket.lastErrno || EAGAIN, `call '${method}': could not send the request`);
+      }
+      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      for (;;) {
+        const left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+        const reply = await binding.socket.recv(left, this.#lifecycle.stopSignal);
+        if (!reply) {
+          return fail(ETIMEDOUT, `call '${method}' timed out after ${timeoutMs} ms`);
+        }
+        let body = reply;
+        if (binding.type === "DEALER") {
+          const split = reply.findIndex((frame) => frame.length === 0);
+          body = reply.slice(split + 1);
+        }
+        if (body.length !== 2) {
+          return fail(EFSM, `call '${method}': the reply has ${body.length} frames, expected 2`);
+        }
+        binding.errno = 0;
+        m._lua_pushboolean(T, 1);
+        api.pushString(T, textDecoder.decode(body[0]));
+        api.pushBytes(T, body[1]);
+        return 3;
+      }
+    });
+  }
+}
+
+const NUMERIC_OPTIONS: Record<string, keyof SocketOptions> = {
+  hwm: "hwm",
+  maxmsgsize: "maxMessageSize",
+  handshake_timeout_ms: "handshakeTimeoutMs",
+  heartbeat_ivl_ms: "heartbeatIvlMs",
+  heartbeat_timeout_ms: "heartbeatTimeoutMs",
+  linger_ms: "lingerMs",
+  reconnect_ivl_ms: "reconnectIvlMs",
+  reconnect_ivl_max_ms: "reconnectIvlMaxMs",
+};
+
+/** A socket option by its Lua name, checked: a socket option or the call timeout. */
+type ParsedOption =
+  | { key: keyof SocketOptions; value: number | Uint8Array }
+  | { callTimeoutMs: number };
+
+function parseOption(name: string, value: number | Uint8Array | undefined): ParsedOption {
+  if (name === "timeout_ms") {
+    if (typeof value !== "number") throw new Error("option timeout_ms must be a number");
+    return { callTimeoutMs: value };
+  }
+  if (name === "identity") {
+    if (!(value instanceof Uint8Array)) throw new Error("option identity must be a string");
+    return { key: "identity", value };
+  }
+  const key = NUMERIC_OPTIONS[name];
+  if (!key) {
+    const known = [...Object.keys(NUMERIC_OPTIONS), "identity", "timeout_ms"].join(", ");
+    throw new Error(`unknown socket option '${name}' (known: ${known})`);
+  }
+  if (typeof value !== "number") throw new Error(`option ${name} must be a number`);
+  return { key, value };
+}
+
+function socketTypeArg(L: LuaState, engine: LuaEngine, how: string): SocketType {
+  const m = engine.m;
+  const type = m._lua_type(L, 2);
+  let name: SocketType | undefined;
+  if (type === LuaType.NUMBER) {
+    const n = Number(m._lua_tonumberx(L, 2, 0));
+    name = SOCKET_TYPES[n];
+    if (!name) {
+      throw new Error(
+        `LuaOverMQ.${how}: unknown socket type ${n} (1 PUB, 2 SUB, 3 REQ, 4 REP, 5 DEALER, 6 ROUTER, 7 PULL, 8 PUSH)`,
+      );
+    }
+  } else if (type === LuaType.STRING) {
+    const text = engine.api.toText(L, 2).toUpperCase();
+    name = SOCKET_TYPES.find((t) => t === text);
+    if (!name) throw new Error(`LuaOverMQ.${how}: unknown socket type '${text}'`);
+  } else {
+    throw new Error(`LuaOverMQ.${how}: the second argument must be a socket type such as LuaOverMQ.REP`);
+  }
+  return name;
+}
+
+function numberArg(L: LuaState, engine: LuaEngine, idx: number): number | undefined {
+  const m = engine.m;
+  if (m._lua_type(L, idx) !== LuaType.NUMBER) return undefined;
+  return m._lua_tonumberx(L, idx, 0);
+}
+
+function typeName(type: number): string {
+  return ["nil", "boolean", "userdata", "number", "string", "table", "function", "userdata", "thread"][
+    type
+  ] ?? "no value";
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,628 @@
+/**
+ * MessagePack straight onto the Lua stack and back, with exact types.
+ *
+ * Decoding pushes values with the raw C API as it reads, so no JavaScript object
+ * is built per request; encoding walks the Lua value on the stack and writes bytes.
+ * The rules (the wire contract of LuaOverMQ, made exact):
+ * - integers are Lua 64-bit integers both ways; a uint64 above int64 max is refused;
+ * - floats stay floats: a Lua float goes out as float64 even when integral;
+ * - str and bin both become Lua strings byte for byte; a Lua string goes out as str
+ *   when it is valid UTF-8, as bin otherwise;
+ * - a table goes out as an array exactly when its keys are 1..n (n >= 1), else as a
+ *   map with every key type kept; `LuaOverMQ.array`/`map` force the form;
+ * - ext types, cycles and nesting deeper than {@link MAX_DEPTH} are errors, never crashes;
+ * - functions, userdata and threads go out as nil, as the original did.
+ *
+ * @module
+ */
+
+import { type LuaApi, type LuaState, LuaType } from "./api.ts";
+
+/** Deepest nesting of arrays/maps accepted in either direction. */
+export const MAX_DEPTH = 100;
+
+/** A value that cannot cross between MessagePack and Lua; the message says why. */
+export class CodecError extends Error {
+  override name = "CodecError";
+}
+
+const INT64_MAX = 0x7fffffffffffffffn;
+
+/** Table forms forced by `LuaOverMQ.array` / `LuaOverMQ.map`. */
+export const FORM_ARRAY = 1;
+/** See {@link FORM_ARRAY}. */
+export const FORM_MAP = 2;
+
+/** Decodes MessagePack bytes onto a Lua stack. */
+export class Decoder {
+  #api: LuaApi;
+  #buf: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #pos = 0;
+
+  constructor(api: LuaApi) {
+    this.#api = api;
+  }
+
+  /**
+   * Reads the header of a request `[method, args...]`: returns the number of
+   * elements and leaves the position at the first one. Throws CodecError when the
+   * bytes are not a msgpack array.
+   */
+  beginArray(bytes: Uint8Array): number {
+    this.#reset(bytes);
+    if (bytes.length === 0) throw new CodecError("empty request: expected a msgpack array");
+    const b = this.#buf[this.#pos];
+    if ((b & 0xf0) === 0x90) {
+      this.#pos++;
+      return b & 0x0f;
+    }
+    if (b === 0xdc) {
+      this.#need(3);
+      const n = this.#view.getUint16(this.#pos + 1);
+      this.#pos += 3;
+      return n;
+    }
+    if (b === 0xdd) {
+      this.#need(5);
+      const n = this.#view.getUint32(this.#pos + 1);
+      this.#pos += 5;
+      return n;
+    }
+    throw new CodecError(`request is a msgpack ${describeByte(b)}, expected an array`);
+  }
+
+  /**
+   * When the next value is a string, returns its bytes (a view) and moves past it;
+   * otherwise returns undefined and leaves the position unchanged.
+   */
+  takeString(): Uint8Array | undefined {
+    if (this.#pos >= this.#buf.length) return undefined;
+    const b = this.#buf[this.#pos];
+    let len: number;
+    let head: number;
+    if ((b & 0xe0) === 0xa0) {
+      len = b & 0x1f;
+      head = 1;
+    } else if (b === 0xd9) {
+      this.#need(2);
+      len = this.#buf[this.#pos + 1];
+      head = 2;
+    } else if (b === 0xda) {
+      this.#need(3);
+      len = this.#view.getUint16(this.#pos + 1);
+      head = 3;
+    } else if (b === 0xdb) {
+      this.#need(5);
+      len = this.#view.getUint32(this.#pos + 1);
+      head = 5;
+    } else {
+      return undefined;
+    }
+    this.#pos += head;
+    this.#need(len);
+    const out = this.#buf.subarray(this.#pos, this.#pos + len);
+    this.#pos += len;
+    return out;
+  }
+
+  /** The type of the next value, in words, for error messages. */
+  describeNext(): string {
+    return this.#pos < this.#buf.length ? describeByte(this.#buf[this.#pos]) : "nothing";
+  }
+
+  /** Pushes the next `count` values onto `L`. */
+  pushValues(L: LuaState, count: number): void {
+    if (!this.#api.m._lua_checkstack(L, count + 4)) {
+      throw new CodecError(`too many values (${count}) for the Lua stack`);
+    }
+    for (let i = 0; i < count; i++) this.#push(L, 0);
+  }
+
+  /** Pushes one whole msgpack document onto `L`; trailing bytes are an error. */
+  pushDocument(L: LuaState, bytes: Uint8Array): void {
+    this.#reset(bytes);
+    this.pushValues(L, 1);
+    this.finish();
+  }
+
+  /** Throws when bytes remain after the last value. */
+  finish(): void {
+    if (this.#pos !== this.#buf.length) {
+      throw new CodecError(
+        `${this.#buf.length - this.#pos} unexpected bytes after the msgpack value`,
+      );
+    }
+  }
+
+  #reset(bytes: Uint8Array): void {
+    this.#buf = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#pos = 0;
+  }
+
+  #need(n: number): void {
+    if (this.#pos + n > this.#buf.length) {
+      throw new CodecError("truncated msgpack: the message ends inside a value");
+    }
+  }
+
+  #push(L: LuaState, depth: number): void {
+    const m = this.#api.m;
+    this.#need(1);
+    const buf = this.#buf;
+    const view = this.#view;
+    const b = buf[this.#pos++];
+    if (b <= 0x7f) return m._lua_pushinteger(L, BigInt(b));
+    if (b >= 0xe0) return m._lua_pushinteger(L, BigInt(b - 0x100));
+    if ((b & 0xe0) === 0xa0) return this.#pushBytes(L, b & 0x1f);
+    if ((b & 0xf0) === 0x90) return this.#pushArray(L, b & 0x0f, depth);
+    if ((b & 0xf0) === 0x80) return this.#pushMap(L, b & 0x0f, depth);
+    const p = this.#pos;
+    switch (b) {
+      case 0xc0:
+        return m._lua_pushnil(L);
+      case 0xc2:
+        return m._lua_pushboolean(L, 0);
+      case 0xc3:
+        return m._lua_pushboolean(L, 1);
+      case 0xc4:
+      case 0xd9:
+        this.#need(1);
+        this.#pos += 1;
+        return this.#pushBytes(L, buf[p]);
+      case 0xc5:
+      case 0xda:
+        this.#need(2);
+        this.#pos += 2;
+        return this.#pushBytes(L, view.getUint16(p));
+      case 0xc6:
+      case 0xdb:
+        this.#need(4);
+        this.#pos += 4;
+        return this.#pushBytes(L, view.getUint32(p));
+      case 0xca:
+        this.#need(4);
+        this.#pos += 4;
+        return m._lua_pushnumber(L, view.getFloat32(p));
+      case 0xcb:
+        this.#need(8);
+        this.#pos += 8;
+        return m._lua_pushnumber(L, view.getFloat64(p));
+      case 0xcc:
+        this.#need(1);
+        this.#pos += 1;
+        return m._lua_pushinteger(L, BigInt(buf[p]));
+      case 0xcd:
+        this.#need(2);
+        this.#pos += 2;
+        return m._lua_pushinteger(L, BigInt(view.getUint16(p)));
+      case 0xce:
+        this.#need(4);
+        this.#pos += 4;
+        return m._lua_pushinteger(L, BigInt(view.getUint32(p)));
+      case 0xcf: {
+        this.#need(8);
+        this.#pos += 8;
+        const v = view.getBigUint64(p);
+        if (v > INT64_MAX) {
+          throw new CodecError(
+            `integer ${v} is above the largest Lua integer (${INT64_MAX}); send it as a string or a float`,
+          );
+        }
+        return m._lua_pushinteger(L, v);
+      }
+      case 0xd0:
+        this.#need(1);
+        this.#pos += 1;
+        return m._lua_pushinteger(L, BigInt(view.getInt8(p)));
+      case 0xd1:
+        this.#need(2);
+        this.#pos += 2;
+        return m._lua_pushinteger(L, BigInt(view.getInt16(p)));
+      case 0xd2:
+        this.#need(4);
+        this.#pos += 4;
+        return m._lua_pushinteger(L, BigInt(view.getInt32(p)));
+      case 0xd3:
+        this.#need(8);
+        this.#pos += 8;
+        return m._lua_pushinteger(L, view.getBigInt64(p));
+      case 0xdc:
+        this.#need(2);
+        this.#pos += 2;
+        return this.#pushArray(L, view.getUint16(p), depth);
+      case 0xdd:
+        this.#need(4);
+        this.#pos += 4;
+        return this.#pushArray(L, view.getUint32(p), depth);
+      case 0xde:
+        this.#need(2);
+        this.#pos += 2;
+        return this.#pushMap(L, view.getUint16(p), depth);
+      case 0xdf:
+        this.#need(4);
+        this.#pos += 4;
+        return this.#pushMap(L, view.getUint32(p), depth);
+      case 0xd4:
+      case 0xd5:
+      case 0xd6:
+      case 0xd7:
+      case 0xd8:
+        this.#need(1);
+        throw new CodecError(extMessage(view.getInt8(p)));
+      case 0xc7:
+        this.#need(2);
+        throw new CodecError(extMessage(view.getInt8(p + 1)));
+      case 0xc8:
+        this.#need(3);
+        throw new CodecError(extMessage(view.getInt8(p + 2)));
+      case 0xc9:
+        this.#need(5);
+        throw new CodecError(extMessage(view.getInt8(p + 4)));
+      default:
+        throw new CodecError(`invalid msgpack: byte 0xc1 is never used`);
+    }
+  }
+
+  #pushBytes(L: LuaState, len: number): void {
+    this.#need(len);
+    const start = this.#pos;
+    this.#pos += len;
+    this.#api.pushBytes(L, this.#buf.subarray(start, start + len));
+  }
+
+  #enter(L: LuaState, depth: number, count: number): void {
+    if (depth >= MAX_DEPTH) {
+      throw new CodecError(`msgpack nesting deeper than ${MAX_DEPTH} levels`);
+    }
+    // Each element needs at least one byte: a declared count beyond the bytes left is a lie
+    // that would otherwise make us allocate a huge table before noticing.
+    if (count > this.#buf.length - this.#pos) {
+      throw new CodecError(`truncated msgpack: ${count} elements declared, fewer bytes remain`);
+    }
+    if (!this.#api.m._lua_checkstack(L, 4)) throw new CodecError("Lua stack overflow");
+  }
+
+  #pushArray(L: LuaState, count: number, depth: number): void {
+    this.#enter(L, depth, count);
+    const m = this.#api.m;
+    m._lua_createtable(L, count, 0);
+    for (let i = 1; i <= count; i++) {
+      this.#push(L, depth + 1);
+      m._lua_rawseti(L, -2, BigInt(i));
+    }
+  }
+
+  #pushMap(L: LuaState, count: number, depth: number): void {
+    this.#enter(L, depth, count * 2);
+    const m = this.#api.m;
+    m._lua_createtable(L, 0, count);
+    for (let i = 0; i < count; i++) {
+      this.#push(L, depth + 1);
+      const keyType = m._lua_type(L, -1);
+      if (keyType === LuaType.NIL) throw new CodecError("a msgpack map key is nil");
+      if (keyType === LuaType.NUMBER && !m._lua_isinteger(L, -1)) {
+        const key = m._lua_tonumberx(L, -1, 0);
+        if (Number.isNaN(key)) throw new CodecError("a msgpack map key is NaN");
+      }
+      this.#push(L, depth + 1);
+      m._lua_rawset(L, -3);
+    }
+  }
+}
+
+function extMessage(type: number): string {
+  return `msgpack ext type ${type} is not supported (send it as bin or str instead)`;
+}
+
+function describeByte(b: number): string {
+  if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3)) return "integer";
+  if ((b & 0xe0) === 0xa0 || (b >= 0xd9 && b <= 0xdb)) return "string";
+  if ((b & 0xf0) === 0x80 || b === 0xde || b === 0xdf) return "map";
+  if ((b & 0xf0) === 0x90 || b === 0xdc || b === 0xdd) return "array";
+  if (b === 0xc0) return "nil";
+  if (b === 0xc2 || b === 0xc3) return "boolean";
+  if (b === 0xca || b === 0xcb) return "float";
+  if (b >= 0xc4 && b <= 0xc6) return "bin";
+  if ((b >= 0xc7 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8)) return "ext";
+  return "invalid byte 0xc1";
+}
+
+/** A growable byte buffer that msgpack is written into. */
+class ByteWriter {
+  buf = new Uint8Array(4096);
+  view = new DataView(this.buf.buffer);
+  len = 0;
+
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.len++] = b;
+  }
+
+  bytes(src: Uint8Array): void {
+    this.ensure(src.length);
+    this.buf.set(src, this.len);
+    this.len += src.length;
+  }
+}
+
+/** Encodes Lua values from the stack as MessagePack. */
+export class Encoder {
+  #api: LuaApi;
+  #out = new ByteWriter();
+  /** Addresses of the tables on the current path, to tell a cycle from a shared table. */
+  #path: number[] = [];
+  /** Registry reference of the weak table holding forced forms, or 0. */
+  formsRef = 0;
+
+  constructor(api: LuaApi) {
+    this.#api = api;
+  }
+
+  /** Starts a new document. */
+  reset(): void {
+    this.#out.len = 0;
+    this.#path.length = 0;
+  }
+
+  /** A copy of the bytes written since {@link reset}. */
+  take(): Uint8Array {
+    return this.#out.buf.slice(0, this.#out.len);
+  }
+
+  /** Writes a msgpack nil. */
+  nil(): void {
+    this.#out.byte(0xc0);
+  }
+
+  /** Writes an array header for `n` elements. */
+  arrayHeader(n: number): void {
+    const out = this.#out;
+    if (n < 16) out.byte(0x90 | n);
+    else if (n < 0x10000) {
+      out.ensure(3);
+      out.buf[out.len] = 0xdc;
+      out.view.setUint16(out.len + 1, n);
+      out.len += 3;
+    } else {
+      out.ensure(5);
+      out.buf[out.len] = 0xdd;
+      out.view.setUint32(out.len + 1, n);
+      out.len += 5;
+    }
+  }
+
+  /** Writes a JS string as msgpack str. */
+  text(s: string): void {
+    this.#str(new TextEncoder().encode(s), 0xa0);
+  }
+
+  /** Writes the Lua value at `idx` of `L`. Throws CodecError on a cycle or deep nesting. */
+  value(L: LuaState, idx: number): void {
+    const api = this.#api;
+    const m = api.m;
+    const out = this.#out;
+    switch (m._lua_type(L, idx)) {
+      case LuaType.BOOLEAN:
+        return out.byte(m._lua_toboolean(L, idx) ? 0xc3 : 0xc2);
+      case LuaType.NUMBER:
+        if (m._lua_isinteger(L, idx)) return this.#integer(m._lua_tointegerx(L, idx, 0));
+        out.ensure(9);
+        out.buf[out.len] = 0xcb;
+        out.view.setFloat64(out.len + 1, m._lua_tonumberx(L, idx, 0));
+        out.len += 9;
+        return;
+      case LuaType.STRING: {
+        const bytes = api.viewString(L, idx);
+        return this.#str(bytes, isUtf8(bytes) ? 0xa0 : 0xc4);
+      }
+      case LuaType.TABLE:
+        return this.#table(L, m._lua_absindex(L, idx));
+      default:
+        return out.byte(0xc0);
+    }
+  }
+
+  #integer(v: bigint): void {
+    const out = this.#out;
+    if (v >= -32n && v <= 127n) return out.byte(Number(v) & 0xff);
+    out.ensure(9);
+    const p = out.len;
+    if (v >= 0n) {
+      if (v <= 0xffn) {
+        out.buf[p] = 0xcc;
+        out.buf[p + 1] = Number(v);
+        out.len += 2;
+      } else if (v <= 0xffffn) {
+        out.buf[p] = 0xcd;
+        out.view.setUint16(p + 1, Number(v));
+        out.len += 3;
+      } else if (v <= 0xffffffffn) {
+        out.buf[p] = 0xce;
+        out.view.setUint32(p + 1, Number(v));
+        out.len += 5;
+      } else {
+        out.buf[p] = 0xcf;
+        out.view.setBigUint64(p + 1, v);
+        out.len += 9;
+      }
+    } else if (v >= -0x80n) {
+      out.buf[p] = 0xd0;
+      out.view.setInt8(p + 1, Number(v));
+      out.len += 2;
+    } else if (v >= -0x8000n) {
+      out.buf[p] = 0xd1;
+      out.view.setInt16(p + 1, Number(v));
+      out.len += 3;
+    } else if (v >= -0x80000000n) {
+      out.buf[p] = 0xd2;
+      out.view.setInt32(p + 1, Number(v));
+      out.len += 5;
+    } else {
+      out.buf[p] = 0xd3;
+      out.view.setBigInt64(p + 1, v);
+      out.len += 9;
+    }
+  }
+
+  /** Writes bytes as str (`fix` 0xa0) or bin (`fix` 0xc4). */
+  #str(bytes: Uint8Array, fix: number): void {
+    const out = this.#out;
+    const n = bytes.length;
+    out.ensure(n + 5);
+    const p = out.len;
+    if (fix === 0xa0 && n < 32) {
+      out.buf[p] = 0xa0 | n;
+      out.len += 1;
+    } else if (n < 0x100) {
+      out.buf[p] = fix === 0xa0 ? 0xd9 : 0xc4;
+      out.buf[p + 1] = n;
+      out.len += 2;
+    } else if (n < 0x10000) {
+      out.buf[p] = fix === 0xa0 ? 0xda : 0xc5;
+      out.view.setUint16(p + 1, n);
+      out.len += 3;
+    } else {
+      out.buf[p] = fix === 0xa0 ? 0xdb : 0xc6;
+      out.view.setUint32(p + 1, n);
+      out.len += 5;
+    }
+    out.buf.set(bytes, out.len);
+    out.len += n;
+  }
+
+  #table(L: LuaState, idx: number): void {
+    const m = this.#api.m;
+    const address = m._lua_topointer(L, idx);
+    if (this.#path.includes(address)) {
+      throw new CodecError("cannot encode a table that contains itself (a cycle)");
+    }
+    if (this.#path.length >= MAX_DEPTH) {
+      throw new CodecError(`cannot encode tables nested deeper than ${MAX_DEPTH} levels`);
+    }
+    if (!m._lua_checkstack(L, 6)) throw new CodecError("Lua stack overflow while encoding");
+    this.#path.push(address);
+    const form = this.#forcedForm(L, idx);
+    const length = Number(m._lua_rawlen(L, idx));
+    if (form === FORM_ARRAY || (form !== FORM_MAP && length > 0 && this.#isSequence(L, idx, length))) {
+      this.arrayHeader(length);
+      for (let i = 1; i <= length; i++) {
+        m._lua_rawgeti(L, idx, BigInt(i));
+        this.value(L, -1);
+        m._lua_settop(L, -2);
+      }
+    } else {
+      this.#map(L, idx);
+    }
+    this.#path.pop();
+  }
+
+  #forcedForm(L: LuaState, idx: number): number {
+    if (!this.formsRef) return 0;
+    const m = this.#api.m;
+    m._lua_rawgeti(L, -1001000, BigInt(this.formsRef));
+    m._lua_pushvalue(L, idx);
+    m._lua_rawget(L, -2);
+    const form = m._lua_type(L, -1) === LuaType.NUMBER ? Number(m._lua_tointegerx(L, -1, 0)) : 0;
+    m._lua_settop(L, -3);
+    return form;
+  }
+
+  /** True when the keys are exactly the integers 1..length. */
+  #isSequence(L: LuaState, idx: number, length: number): boolean {
+    const m = this.#api.m;
+    let count = 0;
+    m._lua_pushnil(L);
+    while (m._lua_next(L, idx)) {
+      count++;
+      let ok = m._lua_isinteger(L, -2) !== 0;
+      if (ok) {
+        const key = m._lua_tointegerx(L, -2, 0);
+        ok = key >= 1n && key <= BigInt(length);
+      }
+      if (!ok || count > length) {
+        m._lua_settop(L, -3);
+        return false;
+      }
+      m._lua_settop(L, -2);
+    }
+    return count === length;
+  }
+
+  #map(L: LuaState, idx: number): void {
+    const m = this.#api.m;
+    const out = this.#out;
+    // The count is known only after the walk: reserve a map32 header and patch it.
+    out.ensure(5);
+    const headerAt = out.len;
+    out.len += 5;
+    let count = 0;
+    m._lua_pushnil(L);
+    while (m._lua_next(L, idx)) {
+      this.value(L, -2);
+      this.value(L, -1);
+      m._lua_settop(L, -2);
+      count++;
+    }
+    if (count < 16) {
+      out.buf[headerAt] = 0x80 | count;
+      out.buf.copyWithin(headerAt + 1, headerAt + 5, out.len);
+      out.len -= 4;
+    } else if (count < 0x10000) {
+      out.buf[headerAt] = 0xde;
+      out.view.setUint16(headerAt + 1, count);
+      out.buf.copyWithin(headerAt + 3, headerAt + 5, out.len);
+      out.len -= 2;
+    } else {
+      out.buf[headerAt] = 0xdf;
+      out.view.setUint32(headerAt + 1, count);
+    }
+  }
+}
+
+/** Whether `bytes` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+export function isUtf8(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    if (b >= 0xc2 && b <= 0xdf) {
+      if (i + 1 >= n || (bytes[i + 1] & 0xc0) !== 0x80) return false;
+      i += 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      if (i + 2 >= n) return false;
+      const b1 = bytes[i + 1];
+      if ((b1 & 0xc0) !== 0x80 || (bytes[i + 2] & 0xc0) !== 0x80) return false;
+      if (b === 0xe0 && b1 < 0xa0) return false;
+      if (b === 0xed && b1 > 0x9f) return false;
+      i += 3;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      if (i + 3 >= n) return false;
+      const b1 = bytes[i + 1];
+      if (
+        (b1 & 0xc0) !== 0x80 || (bytes[i + 2] & 0xc0) !== 0x80 || (bytes[i + 3] & 0xc0) !== 0x80
+      ) return false;
+      if (b === 0xf0 && b1 < 0x90) return false;
+      if (b === 0xf4 && b1 > 0x8f) return false;
+      i += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,332 @@
+/**
+ * Running a LuaOverMQ script the way the trading terminal does: the top level, then
+ * `OnInit(path)`, then `main()`; a stop signal calls `OnStop()` and wakes every wait.
+ *
+ * @module
+ */
+
+import { dirname, join, resolve } from "node:path";
+import { type LuaState, LuaType } from "./api.ts";
+import { delay, LuaOverMQBindings } from "./bindings.ts";
+import { LuaEngine } from "./engine.ts";
+import { preludeSource } from "./prelude.ts";
+
+/** How long `OnStop` gives `main()` to return unless it returns its own figure. */
+export const DEFAULT_STOP_WAIT_MS = 5000;
+
+/** What to run. */
+export interface ScriptOptions {
+  /** Path of the Lua script. */
+  scriptPath: string;
+  /** Command-line arguments after the script: the script's `arg[1..n]`. */
+  args?: string[];
+  /** Version string exposed as `LuaOverMQ.version`. */
+  version?: string;
+  /** Called after the top level ran, before OnInit/main: lets a caller add sockets. */
+  afterTopLevel?: (script: ScriptHost) => Promise<void> | void;
+  /** Runs instead of `main()` when given (e.g. `lomq serve`). */
+  mainOverride?: (script: ScriptHost) => Promise<number>;
+}
+
+/** Exit codes (Unix conventions). */
+export const EXIT_OK = 0;
+/** A Lua error escaped the script. */
+export const EXIT_SCRIPT_ERROR = 1;
+/** The script does not exist or does not compile. */
+export const EXIT_USAGE = 2;
+
+const stdoutEncoder = new TextEncoder();
+
+function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
+}
+
+/** Writes a line to stderr. */
+export function errorLine(text: string): void {
+  writeAll(Deno.stderr, stdoutEncoder.encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+/** The running script, as seen by callers that extend it (`lomq serve`). */
+export class ScriptHost {
+  /** The engine. */
+  readonly engine: LuaEngine;
+  /** The LuaOverMQ bindings. */
+  readonly bindings: LuaOverMQBindings;
+  /** Aborted when a stop is requested. */
+  readonly stop: AbortController;
+
+  constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
+    this.engine = engine;
+    this.bindings = bindings;
+    this.stop = stop;
+  }
+
+  /** Runs Lua source as a host thread; returns an error text, or undefined. */
+  async runChunk(source: string, name: string): Promise<string | undefined> {
+    const engine = this.engine;
+    const failure = engine.load(engine.L, stdoutEncoder.encode(source), name);
+    if (failure) return failure;
+    const outcome = await engine.run(engine.L, 0);
+    engine.m._lua_settop(outcome.thread, 0);
+    return outcome.ok ? undefined : `${outcome.message}\n${outcome.traceback}`;
+  }
+}
+
+/** Runs a script to its end and returns the process exit code. */
+export async function runScript(options: ScriptOptions): Promise<number> {
+  const scriptPath = options.scriptPath;
+  let source: Uint8Array;
+  try {
+    source = await Deno.readFile(scriptPath);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    errorLine(`lomq: cannot read script '${scriptPath}': ${reason}`);
+    return EXIT_USAGE;
+  }
+
+  const engine = await LuaEngine.create();
+  const stop = new AbortController();
+  const bindings = new LuaOverMQBindings(engine, { stopSignal: stop.signal }, options.version ?? "dev");
+  const host = new ScriptHost(engine, bindings, stop);
+  installGlobals(engine, scriptPath, options.args ?? []);
+
+  const L = engine.L;
+  const preludeFailure = engine.load(L, stdoutEncoder.encode(preludeSource), "=lomq-prelude");
+  if (preludeFailure) throw new Error(`internal error in the Lua prelude: ${preludeFailure}`);
+  bindings.pushNatives(L);
+  pushSearcher(engine, scriptPath);
+  engine.m._lua_setfield(L, -2, engine.api.cstr("searcher"));
+  if (engine.pcall(L, 1, 0) !== 0) {
+    throw new Error(`internal error in the Lua prelude: ${engine.api.describe(L, -1)}`);
+  }
+  bindings.dispatcher.snapshotBuiltins();
+
+  const compileError = engine.load(L, source, "@" + scriptPath);
+  if (compileError) {
+    errorLine(`lomq: ${compileError}`);
+    return EXIT_USAGE;
+  }
+
+  const signals = new StopSignals(engine, bindings, stop);
+  signals.install();
+  try {
+    const top = await engine.run(L, 0);
+    engine.m._lua_settop(top.thread, 0);
+    if (!top.ok) return scriptFailed(top.message, top.traceback);
+
+    await options.afterTopLevel?.(host);
+
+    if (engine.getGlobal(L, "OnInit") === LuaType.FUNCTION) {
+      engine.api.pushString(L, resolve(scriptPath));
+      const init = await engine.run(L, 1);
+      engine.m._lua_settop(init.thread, 0);
+      if (!init.ok) return scriptFailed(init.message, init.traceback);
+    } else {
+      engine.m._lua_settop(L, -2);
+    }
+
+    if (options.mainOverride) return await options.mainOverride(host);
+
+    if (engine.getGlobal(L, "main") === LuaType.FUNCTION) {
+      const main = await engine.run(L, 0);
+      engine.m._lua_settop(main.thread, 0);
+      if (!main.ok) return scriptFailed(main.message, main.traceback);
+    } else {
+      engine.m._lua_settop(L, -2);
+    }
+    return EXIT_OK;
+  } finally {
+    signals.uninstall();
+    // Give queued messages (a last publish) a moment to leave before the sockets close.
+    await bindings.closeAll(1000);
+  }
+}
+
+function scriptFailed(message: string, traceback: string): number {
+  errorLine(`lomq: ${message}\n${traceback}`);
+  return EXIT_SCRIPT_ERROR;
+}
+
+/**
+ * Ctrl+C and SIGTERM: the first calls OnStop and wakes every wait; a second one, or
+ * OnStop's deadline passing, ends the process.
+ */
+class StopSignals {
+  #engine: LuaEngine;
+  #bindings: LuaOverMQBindings;
+  #stop: AbortController;
+  #listeners: [Deno.Signal, () => void][] = [];
+  #forceTimer: number | undefined;
+
+  constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
+    this.#engine = engine;
+    this.#bindings = bindings;
+    this.#stop = stop;
+  }
+
+  install(): void {
+    // Windows accepts only SIGINT and SIGBREAK; registering SIGTERM there throws.
+    const names: Deno.Signal[] = Deno.build.os === "windows"
+      ? ["SIGINT", "SIGBREAK"]
+      : ["SIGINT", "SIGTERM"];
+    for (const name of names) {
+      const listener = () => this.#onSignal(name);
+      Deno.addSignalListener(name, listener);
+      this.#listeners.push([name, listener]);
+    }
+  }
+
+  uninstall(): void {
+    for (const [name, listener] of this.#listeners) Deno.removeSignalListener(name, listener);
+    this.#listeners = [];
+    clearTimeout(this.#forceTimer);
+  }
+
+  #onSignal(name: Deno.Signal): void {
+    const code = name === "SIGTERM" ? 143 : 130;
+    if (this.#stop.signal.aborted) {
+      errorLine(`lomq: second ${name}: exiting now`);
+      Deno.exit(code);
+    }
+    this.#stop.abort();
+    const engine = this.#engine;
+    const D = engine.callThread;
+    engine.m._lua_settop(D, 0);
+    if (engine.getGlobal(D, "OnStop") !== LuaType.FUNCTION) {
+      // No OnStop: nothing in the script will end its loop, so close and leave.
+      void this.#bindings.closeAll(100).finally(() => Deno.exit(EXIT_OK));
+      return;
+    }
+    let waitMs = DEFAULT_STOP_WAIT_MS;
+    if (engine.pcall(D, 0, 1) !== 0) {
+      errorLine(`lomq: OnStop failed: ${engine.api.describe(D, -1)}`);
+    } else if (engine.m._lua_type(D, -1) === LuaType.NUMBER) {
+      waitMs = Math.max(0, engine.m._lua_tonumberx(D, -1, 0));
+    }
+    engine.m._lua_settop(D, 0);
+    this.#forceTimer = setTimeout(() => {
+      errorLine(`lomq: main() did not return within ${waitMs} ms of OnStop; exiting`);
+      Deno.exit(code);
+    }, waitMs);
+  }
+}
+
+/** print, message, os.exit and os.getenv that reach the real process. */
+function installGlobals(engine: LuaEngine, scriptPath: string, args: string[]): void {
+  const m = engine.m;
+  const api = engine.api;
+  const L = engine.L;
+  const tab = new Uint8Array([9]);
+  const newline = new Uint8Array([10]);
+  const joinArgs = (L: LuaState): Uint8Array[] => {
+    const n = m._lua_gettop(L);
+    const parts: Uint8Array[] = [];
+    for (let i = 1; i <= n; i++) {
+      if (i > 1) parts.push(tab);
+      m._luaL_tolstring(L, i, api.lenPtr);
+      parts.push(api.toBytes(L, -1));
+      api.pop(L);
+    }
+    parts.push(newline);
+    return parts;
+  };
+  const concat = (parts: Uint8Array[]): Uint8Array => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  };
+  engine.setGlobalFunction("print", (L) => {
+    writeAll(Deno.stdout, concat(joinArgs(L)));
+    return 0;
+  });
+  engine.setGlobalFunction("message", (L) => {
+    m._lua_settop(L, 1);
+    writeAll(Deno.stderr, concat(joinArgs(L)));
+    return 0;
+  });
+
+  m._lua_rawgeti(L, -1001000, 2n);
+  m._lua_getfield(L, -1, api.cstr("os"));
+  m._lua_pushcclosure(
+    L,
+    api.cfunction((L) => {
+      const type = m._lua_type(L, 1);
+      const code = type === LuaType.BOOLEAN
+        ? (m._lua_toboolean(L, 1) ? 0 : 1)
+        : type === LuaType.NUMBER
+        ? Number(m._lua_tonumberx(L, 1, 0))
+        : 0;
+      Deno.exit(code);
+    }),
+    0,
+  );
+  m._lua_setfield(L, -2, api.cstr("exit"));
+  m._lua_pushcclosure(
+    L,
+    api.cfunction((L) => {
+      let value: string | undefined;
+      try {
+        value = Deno.env.get(api.toText(L, 1));
+      } catch {
+        value = undefined; // no --allow-env: behave as if unset
+      }
+      if (value === undefined) m._lua_pushnil(L);
+      else api.pushString(L, value);
+      return 1;
+    }),
+    0,
+  );
+  m._lua_setfield(L, -2, api.cstr("getenv"));
+  m._lua_settop(L, -3);
+
+  m._lua_createtable(L, args.length, 1);
+  api.pushString(L, scriptPath);
+  m._lua_rawseti(L, -2, 0n);
+  args.forEach((arg, i) => {
+    api.pushString(L, arg);
+    m._lua_rawseti(L, -2, BigInt(i + 1));
+  });
+  engine.setGlobal(L, "arg");
+}
+
+/** Pushes a package.searchers entry that loads modules from the host's file system. */
+function pushSearcher(engine: LuaEngine, scriptPath: string): void {
+  const m = engine.m;
+  const api = engine.api;
+  const roots = [dirname(resolve(scriptPath)), Deno.cwd()];
+  const fn = api.cfunction((L) => {
+    const name = api.toText(L, 1);
+    const relative = name.replaceAll(".", "/");
+    const tried: string[] = [];
+    for (const root of roots) {
+      for (const candidate of [`${relative}.lua`, join(relative, "init.lua")]) {
+        const path = join(root, candidate);
+        let bytes: Uint8Array;
+        try {
+          bytes = Deno.readFileSync(path);
+        } catch {
+          tried.push(`\n\tno file '${path}'`);
+          continue;
+        }
+        const failure = engine.load(L, bytes, "@" + path);
+        if (failure) throw new Error(`error loading module '${name}' from '${path}':\n\t${failure}`);
+        api.pushString(L, path);
+        return 2;
+      }
+    }
+    api.pushString(L, tried.join(""));
+    return 1;
+  });
+  m._lua_pushcclosure(engine.L, fn, 0);
+}
+
+export { delay };

@@ -1,0 +1,464 @@
+/**
+ * One ZMTP 3.x connection over a `Deno.Conn` (TCP or Unix): handshake, read loop, writer,
+ * heartbeats. It knows nothing about socket semantics; the owning socket supplies a handler
+ * and, once the handshake is done, the queue of encoded messages to drain.
+ *
+ * @module
+ */
+
+import {
+  decodeCommand,
+  decodeProperties,
+  encodeCommand,
+  encodeMessage,
+  encodePing,
+  encodeReady,
+  FLAG_COMMAND,
+  FLAG_MORE,
+  FrameReader,
+  latin1,
+  ascii,
+  MAX_FRAMES_PER_MESSAGE,
+  ProtocolError,
+} from "./frame.ts";
+import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
+import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
+import type { Queue } from "./queue.ts";
+import { COMPATIBLE_PEERS, type Frames, type SocketType } from "./types.ts";
+
+/** What a connection reports to its owner. Handlers must not throw. */
+export interface ConnectionHandler<T> {
+  /** Handshake done; return false to refuse the peer (the connection then closes). */
+  onReady(conn: Connection<T>): boolean;
+  /** A complete incoming message. */
+  onMessage(conn: Connection<T>, frames: Frames): void;
+  /** A ZMTP 3.1 SUBSCRIBE (true) or CANCEL (false) command. */
+  onSubscription(conn: Connection<T>, subscribe: boolean, prefix: Uint8Array): void;
+  /** Whether another message may be delivered now; false pauses reading (receive HWM). */
+  canReceive(conn: Connection<T>): boolean;
+  /** Messages left `conn.out` for the OS: senders waiting for room may retry. */
+  onDrained(conn: Connection<T>): void;
+  /** The writer went idle (all queued bytes handed to the OS). */
+  onIdle(conn: Connection<T>): void;
+  /** The connection closed (called once). */
+  onClose(conn: Connection<T>, reason: string): void;
+}
+
+/** Static settings of a connection; `options` is the owning socket's live options object. */
+export interface ConnectionConfig {
+  /** Our socket type, announced in READY and checked against the peer's. */
+  socketType: SocketType;
+  /** The socket's options, read when needed so later setOption calls apply. */
+  options: ResolvedOptions;
+  /** Description of the remote end, for diagnostics. */
+  remote: string;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+const enum State {
+  Greeting,
+  AwaitReady,
+  Open,
+  Closed,
+}
+
+// Small chunks are copied together up to this size so a burst costs one write; a chunk at
+// least this big is written on its own, without copying.
+const BATCH_BYTES = 64 * 1024;
+
+const GREETING = buildGreeting();
+const PING = encodePing(0);
+const IDENTITY_TYPES: ReadonlySet<SocketType> = new Set(["REQ", "DEALER", "ROUTER"]);
+
+/** Human-readable reason for an I/O failure (Deno errors carry terse OS texts). */
+export function describeIoError(err: unknown): string {
+  if (err instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
+  if (err instanceof Deno.errors.BrokenPipe) return "broken pipe (peer closed the connection)";
+  if (err instanceof Deno.errors.ConnectionAborted) return "connection aborted";
+  if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+    return "connection closed";
+  }
+  if (err instanceof ProtocolError) return `protocol error: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A ZMTP connection; `T` is the owner's per-peer data stored in {@linkcode Connection.owner}. */
+export class Connection<T> {
+  /** Description of the remote end. */
+  readonly remote: string;
+  /** Socket type the peer announced (uppercase), once the handshake is done. */
+  peerType = "";
+  /** Identity the peer announced in READY (empty if none). */
+  peerIdentity: Uint8Array = new Uint8Array(0);
+  /** Peer's ZMTP minor version: 0 = 3.0 (subscriptions as messages), 1 = 3.1. */
+  peerMinor = 1;
+  /** Why the connection closed, once closed. */
+  closeReason = "";
+  /** Owner's data (the socket's peer record). */
+  owner: T | undefined;
+  /** Encoded outgoing messages; drained only once the handshake is done. */
+  out: Queue<Uint8Array> | null = null;
+
+  #conn: Deno.Conn;
+  #config: ConnectionConfig;
+  #opts: ResolvedOptions;
+  #handler: ConnectionHandler<T>;
+  #reader: FrameReader;
+  #state = State.Greeting;
+  #parts: Uint8Array[] = [];
+  #partsSize = 0;
+  #paused = false;
+  #wake: (() => void) | null = null;
+  #control: Uint8Array[] = [];
+  #writing = false;
+  #batch: Uint8Array[] = [];
+  #writeBuffer = new Uint8Array(0);
+  #readDone: Promise<void> = Promise.resolve();
+  #flushDone: Promise<void> = Promise.resolve();
+  #handshakeTimer: Timer | undefined;
+  #heartbeatTimer: Timer | undefined;
+  #timeoutTimer: Timer | undefined;
+  #ttlTimer: Timer | undefined;
+  // Set by every read; heartbeat timers clear them to see whether anything arrived since.
+  #seenForTimeout = true;
+  #seenForTtl = true;
+
+  /** Wraps an established transport connection; call start() to begin the handshake. */
+  constructor(conn: Deno.Conn, config: ConnectionConfig, handler: ConnectionHandler<T>) {
+    this.#conn = conn;
+    this.#config = config;
+    this.#opts = config.options;
+    this.#handler = handler;
+    this.remote = config.remote;
+    this.#reader = new FrameReader(this.#opts.maxMessageSize);
+  }
+
+  /** True once the handshake completed and until the connection closes. */
+  get isOpen(): boolean {
+    return this.#state === State.Open;
+  }
+
+  /** True once closed. */
+  get isClosed(): boolean {
+    return this.#state === State.Closed;
+  }
+
+  /** True when nothing is queued or being written. */
+  get isIdle(): boolean {
+    return !this.#writing && this.#control.length === 0 &&
+      (this.out === null || this.out.length === 0 || this.#state !== State.Open);
+  }
+
+  /** Resolves when the read loop and the writer have both stopped (after close). */
+  get done(): Promise<void> {
+    return Promise.all([this.#readDone, this.#flushDone]).then(() => {});
+  }
+
+  /**
+   * Sends our greeting and READY at once (waiting for the peer's greeting first deadlocks
+   * against libzmq) and starts reading.
+   */
+  start(): void {
+    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
+    const identity = this.#opts.identity;
+    if (identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)) {
+      props.push(["Identity", identity]);
+    }
+    this.#control.push(GREETING, encodeReady(props));
+    this.kick();
+    const timeout = this.#opts.handshakeTimeoutMs;
+    if (timeout > 0) {
+      this.#handshakeTimer = setTimeout(() => {
+        this.#handshakeTimer = undefined;
+        this.close(`handshake timeout: the peer did not complete the ZMTP handshake in ${timeout} ms`);
+      }, timeout);
+    }
+    this.#readDone = this.#readLoop();
+  }
+
+  /** Queues a subscription for the peer: a command for ZMTP 3.1, a 1/0-prefixed message for 3.0. */
+  sendSubscription(subscribe: boolean, prefix: Uint8Array): void {
+    if (this.#state === State.Closed) return;
+    if (this.peerMinor >= 1) {
+      this.#control.push(encodeCommand(subscribe ? "SUBSCRIBE" : "CANCEL", prefix));
+    } else {
+      const body = new Uint8Array(prefix.length + 1);
+      body[0] = subscribe ? 1 : 0;
+      body.set(prefix, 1);
+      this.#control.push(encodeMessage([body]));
+    }
+    this.kick();
+  }
+
+  /** Makes the writer run soon; everything queued by then goes out in one write. */
+  kick(): void {
+    if (this.#writing || this.#state === State.Closed) return;
+    this.#writing = true;
+    this.#flushDone = this.#flush();
+  }
+
+  /** Lets a paused connection (receive HWM reached) deliver and read again. */
+  resume(): void {
+    if (!this.#paused || this.#state === State.Closed) return;
+    this.#paused = false;
+    // Deferred: resume() is called from inside the socket's receive path, which must not
+    // re-enter message delivery.
+    queueMicrotask(() => {
+      if (this.#state === State.Closed || this.#paused) return;
+      this.#process();
+      if (!this.#paused && this.#wake !== null) {
+        const wake = this.#wake;
+        this.#wake = null;
+        wake();
+      }
+    });
+  }
+
+  /** Closes the connection (idempotent); the handler's onClose runs once. */
+  close(reason: string): void {
+    if (this.#state === State.Closed) return;
+    this.#state = State.Closed;
+    this.closeReason = reason;
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#timeoutTimer);
+    clearTimeout(this.#ttlTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    if (this.#wake !== null) {
+      const wake = this.#wake;
+      this.#wake = null;
+      wake();
+    }
+    this.#handler.onClose(this, reason);
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      while (this.#state !== State.Closed) {
+        if (this.#paused) {
+          await new Promise<void>((resolve) => this.#wake = resolve);
+          continue;
+        }
+        const n = await this.#conn.read(this.#reader.target());
+        if (n === null) {
+          this.close("peer closed the connection");
+          return;
+        }
+        this.#reader.commit(n);
+        this.#seenForTimeout = true;
+        this.#seenForTtl = true;
+        this.#process();
+      }
+    } catch (err) {
+      this.close(describeIoError(err));
+    }
+  }
+
+  #process(): void {
+    try {
+      this.#parse();
+    } catch (err) {
+      this.close(describeIoError(err));
+    }
+  }
+
+  #parse(): void {
+    const reader = this.#reader;
+    reader.maxFrameSize = this.#opts.maxMessageSize;
+    if (this.#state === State.Greeting) {
+      const check = parseGreeting(reader.available());
+      if (check.status === "partial") return;
+      if (check.status === "error") throw new ProtocolError(check.reason);
+      if (check.greeting.mechanism !== "NULL") {
+        throw new ProtocolError(
+          `peer uses security mechanism ${check.greeting.mechanism}; only NULL is supported`,
+        );
+      }
+      this.peerMinor = check.greeting.minor;
+      reader.skip(GREETING_SIZE);
+      this.#state = State.AwaitReady;
+    }
+    while (this.#state !== State.Closed && !this.#paused) {
+      if (!reader.next()) return;
+      const flags = reader.flags;
+      const body = reader.body;
+      if ((flags & FLAG_COMMAND) !== 0) {
+        if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
+        this.#command(body);
+        continue;
+      }
+      if (this.#state !== State.Open) throw new ProtocolError("message before READY");
+      const parts = this.#parts;
+      if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
+        throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
+      }
+      this.#partsSize += body.length;
+      if (this.#partsSize > this.#opts.maxMessageSize) {
+        throw new ProtocolError(
+          `message exceeds the maximum message size ${this.#opts.maxMessageSize}`,
+        );
+      }
+      parts.push(body);
+      if ((flags & FLAG_MORE) === 0) {
+        this.#parts = [];
+        this.#partsSize = 0;
+        this.#handler.onMessage(this, parts);
+        if (!this.#handler.canReceive(this)) this.#paused = true;
+      }
+    }
+  }
+
+  #command(body: Uint8Array): void {
+    const { name, data } = decodeCommand(body);
+    if (this.#state === State.AwaitReady) {
+      if (name === "READY") return this.#ready(data);
+      if (name === "ERROR") throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
+      throw new ProtocolError(`unexpected ${name} command during the handshake`);
+    }
+    switch (name) {
+      case "PING":
+        return this.#ping(data);
+      case "SUBSCRIBE":
+        return this.#handler.onSubscription(this, true, data);
+      case "CANCEL":
+        return this.#handler.onSubscription(this, false, data);
+      case "ERROR":
+        throw new ProtocolError(`peer sent ERROR: ${errorReason(data)}`);
+      default:
+        // PONG needs nothing (any input counts as a sign of life); unknown commands are
+        // ignored for forward compatibility, as RFC 37 asks.
+        return;
+    }
+  }
+
+  #ready(data: Uint8Array): void {
+    const props = decodeProperties(data);
+    const type = props.get("socket-type");
+    if (type === undefined) throw new ProtocolError("READY without Socket-Type");
+    this.peerType = latin1(type).toUpperCase();
+    const ours = this.#config.socketType;
+    if (!COMPATIBLE_PEERS[ours].includes(this.peerType)) {
+      throw new ProtocolError(`incompatible socket types: ${ours} cannot talk to ${this.peerType}`);
+    }
+    const identity = props.get("identity");
+    if (identity !== undefined) this.peerIdentity = identity;
+    this.#state = State.Open;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    const ivl = this.#opts.heartbeatIvlMs;
+    if (ivl > 0) this.#heartbeatTimer = setInterval(() => this.#heartbeat(), ivl);
+    if (!this.#handler.onReady(this)) {
+      this.close("peer refused by the socket");
+      return;
+    }
+    this.kick();
+  }
+
+  #ping(data: Uint8Array): void {
+    if (data.length < 2) throw new ProtocolError("PING without TTL");
+    const ttl = (data[0] << 8) | data[1];
+    // The context is echoed verbatim (RFC 37 caps it at 16 bytes; libzmq sends at most that).
+    this.#control.push(encodeCommand("PONG", data.subarray(2, 18)));
+    this.kick();
+    if (ttl > 0 && this.#ttlTimer === undefined) {
+      this.#seenForTtl = false;
+      const ms = ttl * 100;
+      this.#ttlTimer = setTimeout(() => {
+        this.#ttlTimer = undefined;
+        if (!this.#seenForTtl && !this.#paused) {
+          this.close(`heartbeat TTL expired: the peer sent nothing for ${ms} ms`);
+        }
+      }, ms);
+    }
+  }
+
+  #heartbeat(): void {
+    if (this.#state !== State.Open) return;
+    this.#control.push(PING);
+    this.kick();
+    const timeout = heartbeatTimeout(this.#opts);
+    if (timeout > 0 && this.#timeoutTimer === undefined) {
+      this.#seenForTimeout = false;
+      this.#timeoutTimer = setTimeout(() => {
+        this.#timeoutTimer = undefined;
+        // A paused connection is not reading, so silence proves nothing.
+        if (!this.#seenForTimeout && !this.#paused) {
+          this.close(`heartbeat timeout: the peer sent nothing for ${timeout} ms`);
+        }
+      }, timeout);
+    }
+  }
+
+  async #flush(): Promise<void> {
+    // Yield once so every message queued in the current task goes out in the same write.
+    await Promise.resolve();
+    try {
+      for (;;) {
+        if (this.#state === State.Closed) break;
+        const chunk = this.#collect();
+        if (chunk === null) break;
+        let written = 0;
+        while (written < chunk.length) {
+          written += await this.#conn.write(written === 0 ? chunk : chunk.subarray(written));
+        }
+      }
+    } catch (err) {
+      this.close(describeIoError(err));
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#state !== State.Closed) this.#handler.onIdle(this);
+  }
+
+  /** Takes what is queued (commands first, then messages) and returns it as one chunk. */
+  #collect(): Uint8Array | null {
+    const batch = this.#batch;
+    batch.length = 0;
+    let total = 0;
+    const control = this.#control;
+    if (control.length > 0) {
+      for (const c of control) {
+        batch.push(c);
+        total += c.length;
+      }
+      control.length = 0;
+    }
+    const out = this.out;
+    let taken = 0;
+    if (out !== null && this.#state === State.Open) {
+      while (total < BATCH_BYTES) {
+        const next = out.peek();
+        if (next === undefined || (batch.length > 0 && next.length >= BATCH_BYTES)) break;
+        out.shift();
+        batch.push(next);
+        total += next.length;
+        taken++;
+      }
+    }
+    if (taken > 0) this.#handler.onDrained(this);
+    if (batch.length === 0) return null;
+    if (batch.length === 1) return batch[0];
+    if (this.#writeBuffer.length < total) {
+      this.#writeBuffer = new Uint8Array(Math.max(total, BATCH_BYTES * 2));
+    }
+    const buffer = this.#writeBuffer;
+    let pos = 0;
+    for (const c of batch) {
+      buffer.set(c, pos);
+      pos += c.length;
+    }
+    batch.length = 0;
+    return buffer.subarray(0, total);
+  }
+}
+
+function errorReason(data: Uint8Array): string {
+  if (data.length === 0) return "(no reason)";
+  const n = Math.min(data[0], data.length - 1);
+  return latin1(data.subarray(1, 1 + n));
+}

@@ -1,0 +1,336 @@
+/**
+ * ZMTP 3.x framing (RFC 23 "Framing", "Commands"): the incremental frame reader, message and
+ * command encoders, and the READY/PING helpers.
+ *
+ * The reader owns one reusable buffer per connection and parses many frames per socket read;
+ * every declared size is checked against the limit before anything is allocated.
+ *
+ * @module
+ */
+
+/** Frame flag: more frames of this message follow. */
+export const FLAG_MORE = 1;
+/** Frame flag: the size is 8 bytes instead of 1. */
+export const FLAG_LONG = 2;
+/** Frame flag: the frame is a command, not a message part. */
+export const FLAG_COMMAND = 4;
+
+/**
+ * Most frames accepted in one incoming message. Each frame costs a JS object even when empty,
+ * so without a count limit a peer could turn a 64 MiB message of 2-byte frames into gigabytes
+ * of heap. Real envelopes use a handful of frames; 1024 leaves ample room. A message with more
+ * frames closes the connection, like an oversize one.
+ */
+export const MAX_FRAMES_PER_MESSAGE = 1024;
+
+/** Shared zero-length frame: empty frames (REQ delimiters) are frequent and cannot be mutated. */
+export const EMPTY: Uint8Array = new Uint8Array(0);
+
+const READ_BUFFER_SIZE = 64 * 1024;
+// A large frame's buffer starts at this size and doubles as data arrives, so a peer that
+// declares 64 MiB and then sends nothing costs us 1 MiB, not 64.
+const LARGE_FRAME_INITIAL = 1024 * 1024;
+const TWO_32 = 0x1_0000_0000;
+
+/** The peer broke the protocol; the connection must be closed. */
+export class ProtocolError extends Error {
+  /** Creates an error whose message says what the peer did wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * Incremental frame decoder over a reusable read buffer.
+ *
+ * Usage: `conn.read(reader.target())`, then `reader.commit(n)`, then call `next()` until it
+ * returns false; after each true, `flags` and `body` describe the frame. Bodies are copies
+ * (the buffer is reused), except large frames, which are read straight into their own array.
+ */
+export class FrameReader {
+  /** Largest frame body accepted; larger declared sizes throw ProtocolError. */
+  maxFrameSize: number;
+  /** Flags of the frame last returned by next(). */
+  flags = 0;
+  /** Body of the frame last returned by next(). */
+  body: Uint8Array = EMPTY;
+
+  #buf: Uint8Array;
+  #view: DataView;
+  #r = 0;
+  #w = 0;
+  #large: Uint8Array | null = null;
+  #largeSize = 0;
+  #largeFill = 0;
+  #largeFlags = 0;
+
+  /** Creates a reader rejecting frames larger than `maxFrameSize` bytes. */
+  constructor(maxFrameSize: number, bufferSize = READ_BUFFER_SIZE) {
+    this.maxFrameSize = maxFrameSize;
+    this.#buf = new Uint8Array(bufferSize);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  /** The region the next socket read should fill (never empty). */
+  target(): Uint8Array {
+    const large = this.#large;
+    if (large !== null) {
+      if (this.#largeFill === large.length) {
+        const grown = new Uint8Array(Math.min(this.#largeSize, large.length * 2));
+        grown.set(large);
+        this.#large = grown;
+        return grown.subarray(this.#largeFill);
+      }
+      return large.subarray(this.#largeFill);
+    }
+    if (this.#r === this.#w) {
+      this.#r = 0;
+      this.#w = 0;
+    } else if (this.#w === this.#buf.length) {
+      this.#compact();
+    }
+    return this.#buf.subarray(this.#w);
+  }
+
+  /** Records that the last read put `n` bytes into target(). */
+  commit(n: number): void {
+    if (this.#large !== null) this.#largeFill += n;
+    else this.#w += n;
+  }
+
+  /** Bytes received but not yet consumed (for the greeting, which is not framed). */
+  available(): Uint8Array {
+    return this.#buf.subarray(this.#r, this.#w);
+  }
+
+  /** Consumes `n` bytes of available(). */
+  skip(n: number): void {
+    this.#r += n;
+  }
+
+  /**
+   * Decodes the next complete frame into `flags`/`body`. Returns false when more bytes are
+   * needed; throws ProtocolError when the declared size exceeds the limit.
+   */
+  next(): boolean {
+    if (this.#large !== null) {
+      if (this.#largeFill < this.#largeSize) return false;
+      this.flags = this.#largeFlags;
+      this.body = this.#large;
+      this.#large = null;
+      return true;
+    }
+    const buf = this.#buf;
+    const r = this.#r;
+    const avail = this.#w - r;
+    if (avail < 2) return false;
+    const flags = buf[r];
+    let size: number;
+    let header: number;
+    if ((flags & FLAG_LONG) !== 0) {
+      if (avail < 9) return false;
+      const high = this.#view.getUint32(r + 1);
+      size = this.#view.getUint32(r + 5);
+      if (high !== 0) {
+        throw new ProtocolError(
+          `frame of ${high * TWO_32 + size} bytes exceeds the maximum message size ` +
+            `${this.maxFrameSize}`,
+        );
+      }
+      header = 9;
+    } else {
+      size = buf[r + 1];
+      header = 2;
+    }
+    if (size > this.maxFrameSize) {
+      throw new ProtocolError(
+        `frame of ${size} bytes exceeds the maximum message size ${this.maxFrameSize}`,
+      );
+    }
+    const end = r + header + size;
+    if (end <= this.#w) {
+      this.flags = flags;
+      this.body = size === 0 ? EMPTY : buf.slice(r + header, end);
+      this.#r = end;
+      return true;
+    }
+    if (header + size > buf.length) {
+      // Too big for the shared buffer: give the frame its own array and read into it directly.
+      const have = this.#w - r - header;
+      const large = new Uint8Array(Math.min(size, Math.max(LARGE_FRAME_INITIAL, have)));
+      large.set(buf.subarray(r + header, this.#w));
+      this.#large = large;
+      this.#largeSize = size;
+      this.#largeFill = have;
+      this.#largeFlags = flags;
+      this.#r = 0;
+      this.#w = 0;
+    } else if (end > buf.length) {
+      this.#compact();
+    }
+    return false;
+  }
+
+  #compact(): void {
+    this.#buf.copyWithin(0, this.#r, this.#w);
+    this.#w -= this.#r;
+    this.#r = 0;
+  }
+}
+
+function frameHeaderSize(size: number): number {
+  return size > 255 ? 9 : 2;
+}
+
+function writeFrame(out: Uint8Array, pos: number, flags: number, body: Uint8Array): number {
+  const size = body.length;
+  if (size > 255) {
+    out[pos] = flags | FLAG_LONG;
+    const high = Math.floor(size / TWO_32);
+    out[pos + 1] = high >>> 24;
+    out[pos + 2] = (high >>> 16) & 0xff;
+    out[pos + 3] = (high >>> 8) & 0xff;
+    out[pos + 4] = high & 0xff;
+    out[pos + 5] = size >>> 24;
+    out[pos + 6] = (size >>> 16) & 0xff;
+    out[pos + 7] = (size >>> 8) & 0xff;
+    out[pos + 8] = size & 0xff;
+    pos += 9;
+  } else {
+    out[pos] = flags;
+    out[pos + 1] = size;
+    pos += 2;
+  }
+  if (size > 0) out.set(body, pos);
+  return pos + size;
+}
+
+/**
+ * Encodes a message to wire bytes: the frames of `head` (an envelope), then `frames` from
+ * index `from`. The result is a fresh array, so callers may reuse their buffers right after.
+ */
+export function encodeMessage(
+  frames: readonly Uint8Array[],
+  from = 0,
+  head?: readonly Uint8Array[],
+): Uint8Array {
+  let total = 0;
+  const headCount = head === undefined ? 0 : head.length;
+  for (let i = 0; i < headCount; i++) {
+    const size = head![i].length;
+    total += frameHeaderSize(size) + size;
+  }
+  for (let i = from; i < frames.length; i++) {
+    const size = frames[i].length;
+    total += frameHeaderSize(size) + size;
+  }
+  const out = new Uint8Array(total);
+  let pos = 0;
+  const last = frames.length - 1;
+  for (let i = 0; i < headCount; i++) {
+    pos = writeFrame(out, pos, last >= from || i < headCount - 1 ? FLAG_MORE : 0, head![i]);
+  }
+  for (let i = from; i <= last; i++) pos = writeFrame(out, pos, i < last ? FLAG_MORE : 0, frames[i]);
+  return out;
+}
+
+/** Encodes a command frame `name` + `data` (RFC 23: name-size, name, data). */
+export function encodeCommand(name: string, data: Uint8Array = EMPTY): Uint8Array {
+  const body = new Uint8Array(1 + name.length + data.length);
+  body[0] = name.length;
+  for (let i = 0; i < name.length; i++) body[1 + i] = name.charCodeAt(i);
+  body.set(data, 1 + name.length);
+  const out = new Uint8Array(frameHeaderSize(body.length) + body.length);
+  writeFrame(out, 0, FLAG_COMMAND, body);
+  return out;
+}
+
+/** A decoded command. */
+export interface Command {
+  /** Command name, e.g. "READY" (case as sent). */
+  name: string;
+  /** Command data after the name. */
+  data: Uint8Array;
+}
+
+/** Splits a command frame body into name and data; throws ProtocolError when malformed. */
+export function decodeCommand(body: Uint8Array): Command {
+  if (body.length < 1) throw new ProtocolError("empty command frame");
+  const nameLength = body[0];
+  if (nameLength === 0 || 1 + nameLength > body.length) {
+    throw new ProtocolError("malformed command frame");
+  }
+  let name = "";
+  for (let i = 1; i <= nameLength; i++) name += String.fromCharCode(body[i]);
+  return { name, data: body.subarray(1 + nameLength) };
+}
+
+/** Encodes READY with the given metadata properties (name, value pairs, in order). */
+export function encodeReady(properties: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+  let size = 0;
+  for (const [name, value] of properties) size += 1 + name.length + 4 + value.length;
+  const data = new Uint8Array(size);
+  let pos = 0;
+  for (const [name, value] of properties) {
+    data[pos++] = name.length;
+    for (let i = 0; i < name.length; i++) data[pos++] = name.charCodeAt(i);
+    const n = value.length;
+    data[pos++] = n >>> 24;
+    data[pos++] = (n >>> 16) & 0xff;
+    data[pos++] = (n >>> 8) & 0xff;
+    data[pos++] = n & 0xff;
+    data.set(value, pos);
+    pos += n;
+  }
+  return encodeCommand("READY", data);
+}
+
+/**
+ * Parses READY/INITIATE metadata. Names are lowercased because RFC 23 makes them
+ * case-insensitive; throws ProtocolError when a declared length overruns the data.
+ */
+export function decodeProperties(data: Uint8Array): Map<string, Uint8Array> {
+  const props = new Map<string, Uint8Array>();
+  let pos = 0;
+  while (pos < data.length) {
+    const nameLength = data[pos++];
+    if (nameLength === 0 || pos + nameLength + 4 > data.length) {
+      throw new ProtocolError("malformed metadata in READY");
+    }
+    let name = "";
+    for (let i = 0; i < nameLength; i++) name += String.fromCharCode(data[pos + i]);
+    pos += nameLength;
+    const valueLength = ((data[pos] << 24) | (data[pos + 1] << 16) | (data[pos + 2] << 8) |
+      data[pos + 3]) >>> 0;
+    pos += 4;
+    if (valueLength > data.length - pos) throw new ProtocolError("malformed metadata in READY");
+    props.set(name.toLowerCase(), data.subarray(pos, pos + valueLength));
+    pos += valueLength;
+  }
+  return props;
+}
+
+/** Encodes PING with a TTL in deciseconds and a context (RFC 37: at most 16 bytes). */
+export function encodePing(ttlDeciseconds: number, context: Uint8Array = EMPTY): Uint8Array {
+  const data = new Uint8Array(2 + context.length);
+  const ttl = Math.max(0, Math.min(0xffff, Math.floor(ttlDeciseconds)));
+  data[0] = ttl >>> 8;
+  data[1] = ttl & 0xff;
+  data.set(context, 2);
+  return encodeCommand("PING", data);
+}
+
+/** Decodes a string of Latin-1/ASCII bytes (READY values, command names). */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+/** Encodes an ASCII string as bytes (socket type names). */
+export function ascii(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}

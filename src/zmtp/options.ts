@@ -1,0 +1,124 @@
+/**
+ * Socket options: the public interface, defaults, and validation.
+ *
+ * @module
+ */
+
+import { EINVAL, ZmqError } from "./errors.ts";
+
+/** Options of a socket; every field is optional and has a libzmq-like default. */
+export interface SocketOptions {
+  /** High-water mark in messages, per connection, for sending and receiving (default 1000). */
+  hwm?: number;
+  /** Largest incoming message in bytes; a larger one closes that connection (default 64 MiB). */
+  maxMessageSize?: number;
+  /** A peer that has not completed greeting and READY by then is dropped (default 10000). */
+  handshakeTimeoutMs?: number;
+  /** Interval between PINGs we send; 0 disables heartbeats (default 0). */
+  heartbeatIvlMs?: number;
+  /**
+   * A connection that received nothing this long after one of our PINGs is closed.
+   * Unset means heartbeatIvlMs, as libzmq does.
+   */
+  heartbeatTimeoutMs?: number;
+  /** Identity sent in READY (REQ, DEALER, ROUTER); ROUTER peers route by it. 0-255 bytes. */
+  identity?: Uint8Array;
+  /** How long close() tries to flush queued messages (default 0: drop them). */
+  lingerMs?: number;
+  /** First delay before reconnecting a connect()ed endpoint (default 100). */
+  reconnectIvlMs?: number;
+  /** The reconnect delay doubles after each failure up to this (default 5000). */
+  reconnectIvlMaxMs?: number;
+}
+
+/** Options with every default filled in; heartbeatTimeoutMs stays optional (derived). */
+export interface ResolvedOptions {
+  /** See {@linkcode SocketOptions.hwm}. */
+  hwm: number;
+  /** See {@linkcode SocketOptions.maxMessageSize}. */
+  maxMessageSize: number;
+  /** See {@linkcode SocketOptions.handshakeTimeoutMs}. */
+  handshakeTimeoutMs: number;
+  /** See {@linkcode SocketOptions.heartbeatIvlMs}. */
+  heartbeatIvlMs: number;
+  /** See {@linkcode SocketOptions.heartbeatTimeoutMs}. */
+  heartbeatTimeoutMs: number | undefined;
+  /** See {@linkcode SocketOptions.identity}. */
+  identity: Uint8Array | undefined;
+  /** See {@linkcode SocketOptions.lingerMs}. */
+  lingerMs: number;
+  /** See {@linkcode SocketOptions.reconnectIvlMs}. */
+  reconnectIvlMs: number;
+  /** See {@linkcode SocketOptions.reconnectIvlMaxMs}. */
+  reconnectIvlMaxMs: number;
+}
+
+/** Default options. */
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {
+  hwm: 1000,
+  maxMessageSize: 64 * 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  heartbeatIvlMs: 0,
+  heartbeatTimeoutMs: undefined,
+  identity: undefined,
+  lingerMs: 0,
+  reconnectIvlMs: 100,
+  reconnectIvlMaxMs: 5000,
+};
+
+// Node's timers clamp larger delays to 1 ms, which would turn a typo into a busy loop.
+const MAX_DELAY = 0x7fff_ffff;
+
+const LIMITS: Readonly<Record<Exclude<keyof SocketOptions, "identity">, [number, number]>> = {
+  hwm: [1, 0x7fff_ffff],
+  maxMessageSize: [0, 0xffff_ffff],
+  handshakeTimeoutMs: [0, MAX_DELAY],
+  heartbeatIvlMs: [0, MAX_DELAY],
+  heartbeatTimeoutMs: [0, MAX_DELAY],
+  lingerMs: [0, MAX_DELAY],
+  reconnectIvlMs: [1, MAX_DELAY],
+  reconnectIvlMaxMs: [1, MAX_DELAY],
+};
+
+/** Throws ZmqError(EINVAL) unless `value` is acceptable for option `name`. */
+export function validateOption<K extends keyof SocketOptions>(
+  name: K,
+  value: SocketOptions[K],
+): void {
+  if (name === "identity") {
+    if (value === undefined) return;
+    if (!(value instanceof Uint8Array) || value.length > 255) {
+      throw new ZmqError(EINVAL, "option identity must be a Uint8Array of at most 255 bytes");
+    }
+    return;
+  }
+  const limits = LIMITS[name as Exclude<keyof SocketOptions, "identity">];
+  if (limits === undefined) throw new ZmqError(EINVAL, `unknown socket option '${String(name)}'`);
+  if (value === undefined && name === "heartbeatTimeoutMs") return;
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < limits[0] ||
+    value > limits[1]
+  ) {
+    throw new ZmqError(
+      EINVAL,
+      `option ${name} must be an integer from ${limits[0]} to ${limits[1]}, got ${String(value)}`,
+    );
+  }
+}
+
+/** Validates `options` and fills in the defaults. */
+export function resolveOptions(options: SocketOptions = {}): ResolvedOptions {
+  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS };
+  for (const key of Object.keys(options) as (keyof SocketOptions)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    validateOption(key, value);
+    (resolved as unknown as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
+}
+
+/** The effective heartbeat timeout: the explicit one, else the interval (libzmq's rule). */
+export function heartbeatTimeout(options: ResolvedOptions): number {
+  return options.heartbeatTimeoutMs ?? options.heartbeatIvlMs;
+}

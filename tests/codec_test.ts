@@ -1,0 +1,169 @@
+// The msgpack <-> Lua codec, checked against msgpackr as an independent reference.
+import assert from "node:assert/strict";
+import { Packr, Unpackr } from "msgpackr";
+import { LuaEngine } from "../src/lua/engine.ts";
+import { CodecError, FORM_ARRAY, FORM_MAP } from "../src/lua/codec.ts";
+import { REGISTRY_INDEX } from "../src/lua/api.ts";
+
+const engine = await LuaEngine.create();
+const { m, L } = engine;
+// The encoder's forced-form table, as the bindings set it up.
+m._lua_createtable(L, 0, 0);
+engine.encoder.formsRef = m._luaL_ref(L, REGISTRY_INDEX);
+
+const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: "bigint" });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: "bigint" });
+const utf8 = new TextEncoder();
+
+/** Runs Lua source returning one value and encodes it with lomq's encoder. */
+function encodeLua(expression: string, setup = ""): Uint8Array {
+  m._lua_settop(L, 0);
+  const failure = engine.load(L, utf8.encode(`${setup}\nreturn ${expression}`), "=test");
+  assert.equal(failure, undefined, failure);
+  assert.equal(engine.pcall(L, 0, 1), 0, "Lua chunk failed");
+  engine.encoder.reset();
+  engine.encoder.value(L, -1);
+  m._lua_settop(L, 0);
+  return engine.encoder.take();
+}
+
+/** Decodes bytes onto the stack as global `v`, then runs a Lua check that must return true. */
+function decodeAndCheck(bytes: Uint8Array, check: string): void {
+  m._lua_settop(L, 0);
+  engine.decoder.pushDocument(L, bytes);
+  engine.setGlobal(L, "v");
+  const failure = engine.load(L, utf8.encode(`return ${check}`), "=check");
+  assert.equal(failure, undefined, failure);
+  assert.equal(engine.pcall(L, 0, 1), 0, engine.api.describe(L, -1));
+  assert.equal(m._lua_toboolean(L, -1), 1, `Lua check failed: ${check}`);
+  m._lua_settop(L, 0);
+}
+
+/** Decodes onto the stack and encodes back. */
+function roundTrip(bytes: Uint8Array): Uint8Array {
+  m._lua_settop(L, 0);
+  engine.decoder.pushDocument(L, bytes);
+  engine.encoder.reset();
+  engine.encoder.value(L, -1);
+  m._lua_settop(L, 0);
+  return engine.encoder.take();
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+}
+
+Deno.test("integers encode exactly as msgpackr encodes them, to int64 limits", () => {
+  const values = [0n, 1n, 127n, 128n, 255n, 256n, 65535n, 65536n, 4294967295n, 4294967296n];
+  const negatives = [-1n, -32n, -33n, -128n, -129n, -32768n, -32769n, -2147483648n, -2147483649n];
+  for (const v of [...values, ...negatives]) {
+    const bytes = encodeLua(`${v}`);
+    if (v > 4294967295n || v < -2147483648n) {
+      // Past 32 bits msgpackr writes int64 for any bigint; like msgpack-c (the original's
+      // codec) we write a non-negative value as uint64. Both decode to the same integer.
+      assert.equal(bytes[0], v > 0n ? 0xcf : 0xd3);
+      assert.equal(unpackr.unpack(bytes), v);
+    } else {
+      assert.equal(hex(bytes), hex(packr.pack(Number(v))), `integer ${v}`);
+    }
+  }
+  assert.equal(hex(encodeLua("math.maxinteger")), "cf 7f ff ff ff ff ff ff ff");
+  assert.equal(hex(encodeLua("math.mininteger")), hex(packr.pack(-9223372036854775808n)));
+  assert.equal(unpackr.unpack(encodeLua("math.maxinteger")), 9223372036854775807n);
+});
+
+Deno.test("floats stay floats: 3.0 goes out as float64, float32 and float64 come in as floats", () => {
+  const three = encodeLua("3.0");
+  assert.equal(three[0], 0xcb);
+  assert.equal(unpackr.unpack(three), 3);
+  assert.equal(hex(encodeLua("0.1")), "cb " + hex(new Uint8Array(new Float64Array([0.1]).buffer).reverse()));
+  decodeAndCheck(new Uint8Array([0xcb, 0x40, 0x08, 0, 0, 0, 0, 0, 0]), "math.type(v) == 'float' and v == 3.0");
+  decodeAndCheck(new Uint8Array([0xca, 0x40, 0x40, 0, 0]), "math.type(v) == 'float' and v == 3.0");
+  decodeAndCheck(packr.pack(3), "math.type(v) == 'integer' and v == 3");
+  assert.equal(hex(roundTrip(new Uint8Array([0xcb, 0x40, 0x59, 0, 0, 0, 0, 0, 0]))), "cb 40 59 00 00 00 00 00 00");
+});
+
+Deno.test("int64 and uint64 decode exactly; uint64 above int64 max is refused", () => {
+  decodeAndCheck(packr.pack(9223372036854775807n), "v == math.maxinteger");
+  decodeAndCheck(packr.pack(-9223372036854775808n), "v == math.mininteger");
+  decodeAndCheck(packr.pack(9007199254740993n), "v == 9007199254740993");
+  const tooBig = new Uint8Array([0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+  assert.throws(() => roundTrip(tooBig), (e: unknown) => e instanceof CodecError && /above the largest Lua integer/.test(e.message));
+});
+
+Deno.test("strings: str and bin become Lua strings byte for byte; valid UTF-8 goes out as str, else bin", () => {
+  assert.equal(hex(encodeLua(`"hello"`)), hex(packr.pack("hello")));
+  assert.equal(hex(encodeLua(`"привет"`)), hex(packr.pack("привет")));
+  const long = "x".repeat(70000);
+  assert.equal(hex(encodeLua(`string.rep("x", 70000)`)), hex(packr.pack(long)));
+  const withNul = encodeLua(`"a\\0b"`);
+  assert.equal(hex(withNul), hex(packr.pack("a\0b")));
+  const binary = encodeLua(`"\\xff\\xfe\\0"`);
+  assert.equal(hex(binary), "c4 03 ff fe 00");
+  assert.deepEqual(unpackr.unpack(binary), new Uint8Array([0xff, 0xfe, 0]));
+  decodeAndCheck(packr.pack(new Uint8Array([0, 1, 255])), `v == "\\0\\1\\255"`);
+  decodeAndCheck(packr.pack("a\0b"), `v == "a\\0b" and #v == 3`);
+  // Overlong encodings and lone surrogates are not UTF-8.
+  assert.equal(encodeLua(`"\\xc0\\x80"`)[0], 0xc4);
+  assert.equal(encodeLua(`"\\xed\\xa0\\x80"`)[0], 0xc4);
+});
+
+Deno.test("tables: arrays exactly for keys 1..n, maps otherwise, keys keep their types", () => {
+  assert.equal(hex(encodeLua("{1, 2, 3}")), hex(packr.pack([1, 2, 3])));
+  assert.equal(hex(encodeLua("{}")), "80");
+  const map = unpackr.unpack(encodeLua(`{[1] = "a", ["1"] = "b"}`)) as Map<unknown, unknown>;
+  assert.equal(map.get(1), "a");
+  assert.equal(map.get("1"), "b");
+  const holes = unpackr.unpack(encodeLua("{[1] = 1, [3] = 3}")) as Map<unknown, unknown>;
+  assert.ok(holes instanceof Map, "a table with a hole is a map");
+  const extra = unpackr.unpack(encodeLua(`{1, 2, x = 1}`)) as Map<unknown, unknown>;
+  assert.ok(extra instanceof Map, "an array part plus a string key is a map");
+  assert.equal(hex(encodeLua("{{1}, {a = true}}")), hex(packr.pack([[1], new Map([["a", true]])])));
+  decodeAndCheck(packr.pack(new Map<unknown, unknown>([[1, "a"], ["1", "b"]])), `v[1] == "a" and v["1"] == "b"`);
+  decodeAndCheck(packr.pack([1, [2, [3]]]), "v[2][2][1] == 3 and #v == 2");
+  decodeAndCheck(packr.pack([]), "type(v) == 'table' and next(v) == nil");
+});
+
+Deno.test("LuaOverMQ.array/map force the form; functions and userdata go out as nil", () => {
+  const setup = `local forms = debug.getregistry()[${engine.encoder.formsRef}]
+    local function array(t) forms[t] = ${FORM_ARRAY}; return t end
+    local function map(t) forms[t] = ${FORM_MAP}; return t end`;
+  assert.equal(hex(encodeLua("array({})", setup)), "90");
+  assert.equal(hex(encodeLua("map({1, 2})", setup)), hex(packr.pack(new Map([[1, 1], [2, 2]]))));
+  assert.equal(hex(encodeLua("print")), "c0");
+  assert.equal(hex(encodeLua("{print}")), "91 c0");
+  assert.equal(hex(encodeLua("coroutine.create(print)")), "c0");
+});
+
+Deno.test("cycles and deep nesting are errors, not crashes; shared tables are fine", () => {
+  assert.throws(() => encodeLua("t", "t = {}; t.self = t"), /cycle/);
+  assert.throws(() => encodeLua("t", "t = {}; local c = t; for i = 1, 150 do c[1] = {}; c = c[1] end"), /deeper than 100/);
+  assert.equal(hex(encodeLua("{s, s}", "s = {1}")), hex(packr.pack([[1], [1]])));
+  let deep = new Uint8Array(0);
+  deep = new Uint8Array([...new Array(150).fill(0x91), 0x01]);
+  assert.throws(() => roundTrip(deep), /deeper than 100/);
+});
+
+Deno.test("bad msgpack is a CodecError: ext types, truncation, 0xc1, nil keys, trailing bytes", () => {
+  assert.throws(() => roundTrip(new Uint8Array([0xd4, 0x05, 0x00])), /ext type 5/);
+  assert.throws(() => roundTrip(new Uint8Array([0xc7, 0x01, 0x07, 0x00])), /ext type 7/);
+  assert.throws(() => roundTrip(new Uint8Array([0xdc, 0xff])), /truncated/);
+  assert.throws(() => roundTrip(new Uint8Array([0xdd, 0x7f, 0xff, 0xff, 0xff])), /truncated/);
+  assert.throws(() => roundTrip(new Uint8Array([0xc1])), /0xc1/);
+  assert.throws(() => roundTrip(new Uint8Array([0x81, 0xc0, 0x01])), /nil/);
+  assert.throws(() => roundTrip(new Uint8Array([0x01, 0x02])), /unexpected bytes/);
+  assert.throws(() => roundTrip(new Uint8Array([0xa5, 0x61])), /truncated/);
+});
+
+Deno.test("every scalar round-trips through Lua to the same bytes msgpackr produces", () => {
+  const samples: unknown[] = [null, true, false, 0, -1, 1000, -100000, "", "ok", [1, "a", null], new Map([["k", [true]]])];
+  for (const sample of samples) {
+    const bytes = packr.pack(sample);
+    if (sample === null) {
+      assert.equal(hex(roundTrip(bytes)), "c0");
+      continue;
+    }
+    if (Array.isArray(sample) && sample.includes(null)) continue; // nil in an array makes a hole
+    assert.equal(hex(roundTrip(bytes)), hex(bytes), `round trip of ${JSON.stringify(sample)}`);
+  }
+});

@@ -1,0 +1,143 @@
+/**
+ * Starting lomq as a real subprocess for end-to-end tests, and running Python peers.
+ *
+ * `LOMQ_BIN=/path/to/lomq` tests a compiled binary (or any launcher) instead of
+ * `deno run main.ts`.
+ *
+ * @module
+ */
+
+import { fromFileUrl } from "node:path";
+
+/** The project root. */
+export const ROOT: string = fromFileUrl(new URL("../../", import.meta.url));
+
+/** The command that runs lomq: `[program, ...leading args]`. */
+export function lomqCommand(): [string, string[]] {
+  const bin = Deno.env.get("LOMQ_BIN");
+  if (bin) return [bin, []];
+  return [Deno.execPath(), ["run", "--allow-net", "--allow-read", "--allow-env", `${ROOT}main.ts`]];
+}
+
+/** A free TCP port on loopback (bound and released; good enough on a test machine). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Resolves once something accepts TCP connections on the port, or throws after `ms`. */
+export async function waitForPort(port: number, ms = 20000, hostname = "127.0.0.1"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const conn = await Deno.connect({ hostname, port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`nothing listened on ${hostname}:${port} within ${ms} ms`);
+}
+
+/** A running lomq process. */
+export class LomqProcess {
+  readonly child: Deno.ChildProcess;
+  readonly #stdout: Promise<Uint8Array>;
+  readonly #stderr: Promise<Uint8Array>;
+
+  constructor(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+    const [program, lead] = lomqCommand();
+    this.child = new Deno.Command(program, {
+      args: [...lead, ...args],
+      cwd: options.cwd,
+      env: options.env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdout = new Response(this.child.stdout).bytes();
+    this.#stderr = new Response(this.child.stderr).bytes();
+  }
+
+  /** Sends a signal (ignored if it already exited). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Waits for the exit, killing the process if it outlives `ms`. */
+  async finish(ms = 15000): Promise<{ code: number; stdout: string; stderr: string; bytes: Uint8Array }> {
+    const timer = setTimeout(() => this.kill("SIGKILL"), ms);
+    try {
+      const status = await this.child.status;
+      const bytes = await this.#stdout;
+      const decoder = new TextDecoder();
+      return {
+        code: status.code,
+        stdout: decoder.decode(bytes),
+        stderr: decoder.decode(await this.#stderr),
+        bytes,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops the process (SIGKILL) and waits; for cleanup in finally blocks. */
+  async stop(): Promise<void> {
+    this.kill("SIGKILL");
+    await this.finish(5000);
+  }
+}
+
+/** Starts lomq on a script whose arg[1] is its RPC endpoint and waits for the port. */
+export async function startServer(
+  script: string,
+  extraArgs: string[] = [],
+): Promise<{ lomq: LomqProcess; port: number; uri: string }> {
+  const port = freePort();
+  const uri = `tcp://127.0.0.1:${port}`;
+  const lomq = new LomqProcess([script, uri, ...extraArgs]);
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    lomq.kill("SIGKILL");
+    const out = await lomq.finish(5000);
+    throw new Error(`${(error as Error).message}\nlomq stderr:\n${out.stderr}`);
+  }
+  return { lomq, port, uri };
+}
+
+/**
+ * Runs Python code with the tests' helpers importable (`from rpc_client import ...`).
+ * Returns stdout; throws with stderr when Python fails.
+ */
+export async function runPython(python: string, code: string, ms = 30000): Promise<string> {
+  const child = new Deno.Command(python, {
+    args: ["-c", code],
+    env: { PYTHONPATH: `${ROOT}tests/helpers` },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }, ms);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`python failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}\n${stdout}`);
+  }
+  return stdout;
+}
