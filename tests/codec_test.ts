@@ -76,11 +76,20 @@ Deno.test("floats stay floats: 3.0 goes out as float64, float32 and float64 come
   const three = encodeLua("3.0");
   assert.equal(three[0], 0xcb);
   assert.equal(unpackr.unpack(three), 3);
-  assert.equal(hex(encodeLua("0.1")), "cb " + hex(new Uint8Array(new Float64Array([0.1]).buffer).reverse()));
-  decodeAndCheck(new Uint8Array([0xcb, 0x40, 0x08, 0, 0, 0, 0, 0, 0]), "math.type(v) == 'float' and v == 3.0");
+  assert.equal(
+    hex(encodeLua("0.1")),
+    "cb " + hex(new Uint8Array(new Float64Array([0.1]).buffer).reverse()),
+  );
+  decodeAndCheck(
+    new Uint8Array([0xcb, 0x40, 0x08, 0, 0, 0, 0, 0, 0]),
+    "math.type(v) == 'float' and v == 3.0",
+  );
   decodeAndCheck(new Uint8Array([0xca, 0x40, 0x40, 0, 0]), "math.type(v) == 'float' and v == 3.0");
   decodeAndCheck(packr.pack(3), "math.type(v) == 'integer' and v == 3");
-  assert.equal(hex(roundTrip(new Uint8Array([0xcb, 0x40, 0x59, 0, 0, 0, 0, 0, 0]))), "cb 40 59 00 00 00 00 00 00");
+  assert.equal(
+    hex(roundTrip(new Uint8Array([0xcb, 0x40, 0x59, 0, 0, 0, 0, 0, 0]))),
+    "cb 40 59 00 00 00 00 00 00",
+  );
 });
 
 Deno.test("int64 and uint64 decode exactly; uint64 above int64 max is refused", () => {
@@ -88,7 +97,10 @@ Deno.test("int64 and uint64 decode exactly; uint64 above int64 max is refused", 
   decodeAndCheck(packr.pack(-9223372036854775808n), "v == math.mininteger");
   decodeAndCheck(packr.pack(9007199254740993n), "v == 9007199254740993");
   const tooBig = new Uint8Array([0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0]);
-  assert.throws(() => roundTrip(tooBig), (e: unknown) => e instanceof CodecError && /above the largest Lua integer/.test(e.message));
+  assert.throws(
+    () => roundTrip(tooBig),
+    (e: unknown) => e instanceof CodecError && /above the largest Lua integer/.test(e.message),
+  );
 });
 
 Deno.test("strings: str and bin become Lua strings byte for byte; valid UTF-8 goes out as str, else bin", () => {
@@ -119,7 +131,10 @@ Deno.test("tables: arrays exactly for keys 1..n, maps otherwise, keys keep their
   const extra = unpackr.unpack(encodeLua(`{1, 2, x = 1}`)) as Map<unknown, unknown>;
   assert.ok(extra instanceof Map, "an array part plus a string key is a map");
   assert.equal(hex(encodeLua("{{1}, {a = true}}")), hex(packr.pack([[1], new Map([["a", true]])])));
-  decodeAndCheck(packr.pack(new Map<unknown, unknown>([[1, "a"], ["1", "b"]])), `v[1] == "a" and v["1"] == "b"`);
+  decodeAndCheck(
+    packr.pack(new Map<unknown, unknown>([[1, "a"], ["1", "b"]])),
+    `v[1] == "a" and v["1"] == "b"`,
+  );
   decodeAndCheck(packr.pack([1, [2, [3]]]), "v[2][2][1] == 3 and #v == 2");
   decodeAndCheck(packr.pack([]), "type(v) == 'table' and next(v) == nil");
 });
@@ -137,7 +152,10 @@ Deno.test("LuaOverMQ.array/map force the form; functions and userdata go out as 
 
 Deno.test("cycles and deep nesting are errors, not crashes; shared tables are fine", () => {
   assert.throws(() => encodeLua("t", "t = {}; t.self = t"), /cycle/);
-  assert.throws(() => encodeLua("t", "t = {}; local c = t; for i = 1, 150 do c[1] = {}; c = c[1] end"), /deeper than 100/);
+  assert.throws(
+    () => encodeLua("t", "t = {}; local c = t; for i = 1, 150 do c[1] = {}; c = c[1] end"),
+    /deeper than 100/,
+  );
   assert.equal(hex(encodeLua("{s, s}", "s = {1}")), hex(packr.pack([[1], [1]])));
   let deep = new Uint8Array(0);
   deep = new Uint8Array([...new Array(150).fill(0x91), 0x01]);
@@ -156,7 +174,19 @@ Deno.test("bad msgpack is a CodecError: ext types, truncation, 0xc1, nil keys, t
 });
 
 Deno.test("every scalar round-trips through Lua to the same bytes msgpackr produces", () => {
-  const samples: unknown[] = [null, true, false, 0, -1, 1000, -100000, "", "ok", [1, "a", null], new Map([["k", [true]]])];
+  const samples: unknown[] = [
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1000,
+    -100000,
+    "",
+    "ok",
+    [1, "a", null],
+    new Map([["k", [true]]]),
+  ];
   for (const sample of samples) {
     const bytes = packr.pack(sample);
     if (sample === null) {

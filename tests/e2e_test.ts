@@ -1,6 +1,13 @@
 // lomq as a real process, called by the original's Python client over real libzmq.
 import assert from "node:assert/strict";
-import { freePort, LomqProcess, ROOT, runPython, startServer, waitForPort } from "./helpers/lomq.ts";
+import {
+  freePort,
+  LomqProcess,
+  ROOT,
+  runPython,
+  startServer,
+  waitForPort,
+} from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const SERVER = `${ROOT}tests/fixtures/server.lua`;
@@ -110,17 +117,29 @@ out.append(call("add", 1, 2))
       );
       const [nope, print, dofile, load, loadfile, require, gc, sleep, message, os] = out;
       assert.equal(nope, "ERROR \"function 'nope' not found\"");
-      for (const [name, line] of Object.entries({ print, dofile, load, loadfile, require, gc, sleep, message, os })) {
+      for (
+        const [name, line] of Object.entries({
+          print,
+          dofile,
+          load,
+          loadfile,
+          require,
+          gc,
+          sleep,
+          message,
+          os,
+        })
+      ) {
         assert.match(line, /^ERROR "function '\w+' not found"$/, `${name}: ${line}`);
       }
       const rest = out.slice(10);
-      assert.match(rest[0], /^ERROR '.*server\.lua:10: boom'$/);
+      assert.match(rest[0], /^ERROR '.*server\.lua:12: boom'$/);
       assert.equal(rest[1], "ERROR {'code': 42}");
-      assert.match(rest[2], /^ERROR ".*cycle.*"$/);
-      assert.match(rest[3], /^ERROR ".*deeper than 100.*"$/);
-      assert.match(rest[4], /^ERROR ".*above the largest Lua integer.*"$/);
-      assert.match(rest[5], /^ERROR ".*ext type 5.*"$/);
-      assert.match(rest[6], /^ERROR ".*cannot wait here.*"$/);
+      assert.match(rest[2], /^ERROR ['"].*cycle.*['"]$/);
+      assert.match(rest[3], /^ERROR ['"].*deeper than 100.*['"]$/);
+      assert.match(rest[4], /^ERROR ['"].*above the largest Lua integer.*['"]$/);
+      assert.match(rest[5], /^ERROR ['"].*ext type 5.*['"]$/);
+      assert.match(rest[6], /^ERROR ['"].*cannot wait here.*['"]$/);
       assert.equal(rest[7], "3");
     } finally {
       await lomq.stop();
@@ -199,7 +218,10 @@ print(json.dumps(results))
         90000,
       );
       const results = JSON.parse(stdout);
-      assert.deepEqual(results, Object.fromEntries([...Array(8).keys()].map((n) => [String(n), 300])));
+      assert.deepEqual(
+        results,
+        Object.fromEntries([...Array(8).keys()].map((n) => [String(n), 300])),
+      );
     } finally {
       await lomq.stop();
     }
@@ -325,7 +347,10 @@ Deno.test("script failures: missing file and syntax error exit 2, a runtime erro
     assert.equal(syntax.code, 2);
     assert.match(syntax.stderr, /bad\.lua:2:/);
 
-    await Deno.writeTextFile(`${dir}/fail.lua`, "local function inner() error('kaput') end\nfunction main() inner() end\n");
+    await Deno.writeTextFile(
+      `${dir}/fail.lua`,
+      "local function inner() error('kaput') end\nfunction main() inner() end\n",
+    );
     const failing = await new LomqProcess([`${dir}/fail.lua`]).finish();
     assert.equal(failing.code, 1);
     assert.match(failing.stderr, /fail\.lua:1: kaput/);
@@ -340,7 +365,12 @@ Deno.test("script failures: missing file and syntax error exit 2, a runtime erro
     assert.equal(printed.code, 0, printed.stderr);
     assert.deepEqual(
       [...printed.bytes],
-      [...new TextEncoder().encode("a\0b\t1\t2.5\t"), 0xff, 10, ...new TextEncoder().encode("print.lua\ndone\n")],
+      [
+        ...new TextEncoder().encode("a\0b\t1\t2.5\t"),
+        0xff,
+        10,
+        ...new TextEncoder().encode("print.lua\ndone\n"),
+      ],
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -361,7 +391,10 @@ Deno.test("a bind that fails raises a Lua error naming the address and the reaso
     const out = await new LomqProcess([`${dir}/busy.lua`]).finish();
     assert.equal(out.code, 0, out.stderr);
     const [first, second] = out.stdout.trim().split("\n");
-    assert.match(first, new RegExp(`^false\\t.*tcp://127\\.0\\.0\\.1:${port}.*address already in use`));
+    assert.match(
+      first,
+      new RegExp(`^false\\t.*tcp://127\\.0\\.0\\.1:${port}.*address already in use`),
+    );
     assert.match(second, /^false\t.*unknown socket type 9/);
   } finally {
     holder.close();

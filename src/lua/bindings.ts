@@ -13,6 +13,7 @@ import { type HostFunction, type LuaState, LuaType, REGISTRY_INDEX } from "./api
 import { CodecError, FORM_ARRAY, FORM_MAP } from "./codec.ts";
 import { Dispatcher } from "./dispatch.ts";
 import type { LuaEngine } from "./engine.ts";
+import { WaitClock } from "./wait_clock.ts";
 import {
   createSocket,
   type Frames,
@@ -67,9 +68,11 @@ export class LuaOverMQBindings {
   readonly dispatcher: Dispatcher;
 
   readonly #version: string;
+  readonly #clock = new WaitClock();
 
   constructor(engine: LuaEngine, lifecycle: Lifecycle, version: string) {
     this.#version = version;
+    lifecycle.stopSignal.addEventListener("abort", () => this.#clock.stop(), { once: true });
     this.#engine = engine;
     this.#lifecycle = lifecycle;
     this.dispatcher = new Dispatcher(engine);
@@ -248,7 +251,9 @@ export class LuaOverMQBindings {
     const m = engine.m;
     const api = engine.api;
     if (m._lua_type(L, 1) !== LuaType.STRING) {
-      throw new Error(`LuaOverMQ.${how}: the first argument must be an address like tcp://127.0.0.1:8004`);
+      throw new Error(
+        `LuaOverMQ.${how}: the first argument must be an address like tcp://127.0.0.1:8004`,
+      );
     }
     const uri = api.toText(L, 1);
     const type = socketTypeArg(L, engine, how);
@@ -316,19 +321,20 @@ export class LuaOverMQBindings {
       m._lua_pushinteger(L, 0n);
       return 1;
     }
-    const stop = this.#lifecycle.stopSignal;
-    return engine.wait(L, "process()", async (T) => {
-      if (stop.aborted) {
+    return engine.wait(L, "process()", (T) => {
+      const finish = (ready: boolean): number => {
+        this.#clock.end();
+        if (ready) this.#serveOne(binding);
+        else if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
+        m._lua_pushinteger(T, BigInt(binding.errno));
+        return 1;
+      };
+      if (this.#lifecycle.stopSignal.aborted) {
         // Stopping: return at once, but through a macrotask so timers (the forced
         // exit) still fire when a script keeps calling process() in a loop.
-        await delay(0);
-      } else if (await binding.socket.readable(timeoutMs, stop)) {
-        this.#serveOne(binding);
-      } else if (!this.#sockets.has(binding.id)) {
-        binding.errno = ETERM;
+        return delay(0).then(() => finish(false));
       }
-      m._lua_pushinteger(T, BigInt(binding.errno));
-      return 1;
+      return binding.socket.readable(undefined, this.#clock.begin(timeoutMs)).then(finish);
     });
   }
 
@@ -364,7 +370,9 @@ export class LuaOverMQBindings {
       engine.encoder.value(L, 3);
       frames.push(engine.encoder.take());
     }
-    if (frames.length === 0) throw new Error("send: nothing to send (expected sock:send(topic, value))");
+    if (frames.length === 0) {
+      throw new Error("send: nothing to send (expected sock:send(topic, value))");
+    }
     const sent = binding.socket.trySend(frames);
     binding.errno = sent ? 0 : binding.socket.lastErrno || EAGAIN;
     m._lua_pushinteger(L, BigInt(binding.errno));
@@ -382,7 +390,9 @@ export class LuaOverMQBindings {
   #subscription(L: LuaState, on: boolean): number {
     const binding = this.#self(L);
     if (binding.type !== "SUB") {
-      throw new Error(`${on ? "subscribe" : "unsubscribe"} works on SUB sockets, this is ${binding.type}`);
+      throw new Error(
+        `${on ? "subscribe" : "unsubscribe"} works on SUB sockets, this is ${binding.type}`,
+      );
     }
     const prefix = this.#engine.m._lua_type(L, 2) === LuaType.STRING
       ? this.#engine.api.toBytes(L, 2)
@@ -437,7 +447,9 @@ export class LuaOverMQBindings {
     if (binding.type !== "REQ" && binding.type !== "DEALER") {
       throw new Error(`call() works on REQ and DEALER sockets, this is ${binding.type}`);
     }
-    if (m._lua_type(L, 2) !== LuaType.STRING) throw new Error("call: the method name must be a string");
+    if (m._lua_type(L, 2) !== LuaType.STRING) {
+      throw new Error("call: the method name must be a string");
+    }
     const nargs = m._lua_gettop(L) - 1;
     const encoder = engine.encoder;
     encoder.reset();
@@ -456,7 +468,10 @@ export class LuaOverMQBindings {
         return 3;
       };
       if (!(await binding.socket.send(frames, timeoutMs))) {
-        return fail(binding.socket.lastErrno || EAGAIN, `call '${method}': could not send the request`);
+        return fail(
+          binding.socket.lastErrno || EAGAIN,
+          `call '${method}': could not send the request`,
+        );
       }
       const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
       for (;;) {
@@ -534,7 +549,9 @@ function socketTypeArg(L: LuaState, engine: LuaEngine, how: string): SocketType 
     name = SOCKET_TYPES.find((t) => t === text);
     if (!name) throw new Error(`LuaOverMQ.${how}: unknown socket type '${text}'`);
   } else {
-    throw new Error(`LuaOverMQ.${how}: the second argument must be a socket type such as LuaOverMQ.REP`);
+    throw new Error(
+      `LuaOverMQ.${how}: the second argument must be a socket type such as LuaOverMQ.REP`,
+    );
   }
   return name;
 }
@@ -546,7 +563,17 @@ function numberArg(L: LuaState, engine: LuaEngine, idx: number): number | undefi
 }
 
 function typeName(type: number): string {
-  return ["nil", "boolean", "userdata", "number", "string", "table", "function", "userdata", "thread"][
+  return [
+    "nil",
+    "boolean",
+    "userdata",
+    "number",
+    "string",
+    "table",
+    "function",
+    "userdata",
+    "thread",
+  ][
     type
   ] ?? "no value";
 }

@@ -515,7 +515,9 @@ export class Encoder {
     this.#path.push(address);
     const form = this.#forcedForm(L, idx);
     const length = Number(m._lua_rawlen(L, idx));
-    if (form === FORM_ARRAY || (form !== FORM_MAP && length > 0 && this.#isSequence(L, idx, length))) {
+    if (
+      form === FORM_ARRAY || (form !== FORM_MAP && length > 0 && this.#isSequence(L, idx, length))
+    ) {
       this.arrayHeader(length);
       for (let i = 1; i <= length; i++) {
         m._lua_rawgeti(L, idx, BigInt(i));

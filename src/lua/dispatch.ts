@@ -78,10 +78,9 @@ export class Dispatcher {
   }
 
   /** Pushes the function and its arguments; returns an error message when it cannot. */
-  #prepare(D: LuaState, body: Uint8Array): { nargs: number; name: string } | string {
+  #prepare(D: LuaState, body: Uint8Array): { nargs: number; name: Uint8Array } | string {
     const engine = this.#engine;
     const decoder = engine.decoder;
-    const m = engine.m;
     try {
       const count = decoder.beginArray(body);
       if (count === 0) return "empty request: expected [method, args...]";
@@ -90,14 +89,13 @@ export class Dispatcher {
         return `the request's first element is a ${decoder.describeNext()}, ` +
           `expected the method name as a string`;
       }
-      const name = textDecoder.decode(nameBytes);
       const type = engine.getGlobal(D, nameBytes);
       if (type !== LuaType.FUNCTION || this.#isBlocked(D)) {
-        return `function '${name}' not found`;
+        return `function '${textDecoder.decode(nameBytes)}' not found`;
       }
       decoder.pushValues(D, count - 1);
       decoder.finish();
-      return { nargs: count - 1, name };
+      return { nargs: count - 1, name: nameBytes };
     } catch (error) {
       if (error instanceof CodecError) return `bad request: ${error.message}`;
       throw error;
@@ -114,7 +112,7 @@ export class Dispatcher {
     return blocked;
   }
 
-  #results(D: LuaState, name: string): Uint8Array[] {
+  #results(D: LuaState, name: Uint8Array): Uint8Array[] {
     const encoder = this.#engine.encoder;
     const m = this.#engine.m;
     const n = m._lua_gettop(D);
@@ -128,7 +126,8 @@ export class Dispatcher {
       }
     } catch (error) {
       if (error instanceof CodecError) {
-        return this.#error(`cannot send the result of '${name}': ${error.message}`);
+        const method = textDecoder.decode(name);
+        return this.#error(`cannot send the result of '${method}': ${error.message}`);
       }
       throw error;
     }

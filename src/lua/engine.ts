@@ -198,25 +198,32 @@ export class LuaEngine {
           nargs = 0;
           continue;
         }
-        nargs = await this.#perform(thread, operation);
+        const performed = this.#perform(thread, operation);
+        nargs = typeof performed === "number" ? performed : await performed;
       }
     } finally {
       this.hostThreads.delete(thread);
     }
   }
 
-  async #perform(thread: LuaState, operation: PendingOperation): Promise<number> {
+  /** Runs a pending operation; pushes `true, results...` or `false, message`. */
+  #perform(thread: LuaState, operation: PendingOperation): number | Promise<number> {
     const m = this.api.m;
-    try {
-      m._lua_pushboolean(thread, 1);
-      const pushed = operation(thread);
-      return 1 + (typeof pushed === "number" ? pushed : await pushed);
-    } catch (error) {
+    const failed = (error: unknown): number => {
       m._lua_settop(thread, 0);
       m._lua_pushboolean(thread, 0);
       this.api.pushString(thread, error instanceof Error ? error.message : String(error));
       return 2;
+    };
+    m._lua_pushboolean(thread, 1);
+    let pushed: number | Promise<number>;
+    try {
+      pushed = operation(thread);
+    } catch (error) {
+      return failed(error);
     }
+    if (typeof pushed === "number") return 1 + pushed;
+    return pushed.then((n) => 1 + n, failed);
   }
 
   #failure(thread: LuaState): { message: string; traceback: string } {

@@ -91,7 +91,11 @@ export async function runScript(options: ScriptOptions): Promise<number> {
 
   const engine = await LuaEngine.create();
   const stop = new AbortController();
-  const bindings = new LuaOverMQBindings(engine, { stopSignal: stop.signal }, options.version ?? "dev");
+  const bindings = new LuaOverMQBindings(
+    engine,
+    { stopSignal: stop.signal },
+    options.version ?? "dev",
+  );
   const host = new ScriptHost(engine, bindings, stop);
   installGlobals(engine, scriptPath, options.args ?? []);
 
@@ -161,7 +165,7 @@ class StopSignals {
   #bindings: LuaOverMQBindings;
   #stop: AbortController;
   #listeners: [Deno.Signal, () => void][] = [];
-  #forceTimer: number | undefined;
+  #forceTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
     this.#engine = engine;
@@ -318,7 +322,9 @@ function pushSearcher(engine: LuaEngine, scriptPath: string): void {
           continue;
         }
         const failure = engine.load(L, bytes, "@" + path);
-        if (failure) throw new Error(`error loading module '${name}' from '${path}':\n\t${failure}`);
+        if (failure) {
+          throw new Error(`error loading module '${name}' from '${path}':\n\t${failure}`);
+        }
         api.pushString(L, path);
         return 2;
       }

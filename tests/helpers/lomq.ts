@@ -7,10 +7,10 @@
  * @module
  */
 
-import { fromFileUrl } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** The project root. */
-export const ROOT: string = fromFileUrl(new URL("../../", import.meta.url));
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 /** The command that runs lomq: `[program, ...leading args]`. */
 export function lomqCommand(): [string, string[]] {
@@ -72,7 +72,9 @@ export class LomqProcess {
   }
 
   /** Waits for the exit, killing the process if it outlives `ms`. */
-  async finish(ms = 15000): Promise<{ code: number; stdout: string; stderr: string; bytes: Uint8Array }> {
+  async finish(
+    ms = 15000,
+  ): Promise<{ code: number; stdout: string; stderr: string; bytes: Uint8Array }> {
     const timer = setTimeout(() => this.kill("SIGKILL"), ms);
     try {
       const status = await this.child.status;
@@ -137,7 +139,9 @@ export async function runPython(python: string, code: string, ms = 30000): Promi
   clearTimeout(timer);
   const stdout = new TextDecoder().decode(out.stdout);
   if (!out.success) {
-    throw new Error(`python failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}\n${stdout}`);
+    throw new Error(
+      `python failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}\n${stdout}`,
+    );
   }
   return stdout;
 }
