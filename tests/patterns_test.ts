@@ -1,14 +1,23 @@
 // The socket family as Lua scripts use it: ROUTER servers, Lua clients, subscribers,
 // and workers scaling out behind a standard libzmq broker.
 import assert from "node:assert/strict";
-import { freePort, LomqProcess, ROOT, runPython, startServer, waitForPort } from "./helpers/lomq.ts";
+import {
+  freePort,
+  LomqProcess,
+  ROOT,
+  runPython,
+  startServer,
+  waitForPort,
+} from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const FIXTURES = `${ROOT}tests/fixtures`;
 const python = (await pythonForInterop()) ?? "python3";
 
 /** A Python process the test runs alongside lomq and kills when done. */
-function spawnPython(code: string): { child: Deno.ChildProcess; output: Promise<Deno.CommandOutput> } {
+function spawnPython(
+  code: string,
+): { child: Deno.ChildProcess; output: Promise<Deno.CommandOutput> } {
   const child = new Deno.Command(python, {
     args: ["-c", code],
     env: { PYTHONPATH: `${ROOT}tests/helpers` },
@@ -89,7 +98,10 @@ Deno.test({
       assert.match(lines[4], /^boolean:false string:.*server\.lua:12: boom$/);
       assert.equal(lines[5], "boolean:false string:function 'nope' not found");
       assert.equal(lines[6], "integer:42");
-      assert.match(lines[7], /^boolean:false string:call 'add' timed out after 200 ms boolean:true$/);
+      assert.match(
+        lines[7],
+        /^boolean:false string:call 'add' timed out after 200 ms boolean:true$/,
+      );
     } finally {
       await server.stop();
     }
@@ -194,6 +206,37 @@ print(json.dumps(counts))
       for (const worker of workers) await worker.stop();
       kill(broker.child);
       await broker.output;
+    }
+  },
+});
+
+Deno.test({
+  name: "one socket binds tcp and ipc endpoints; options are checked by name",
+  ignore: skipInterop || Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const ipc = `ipc://${dir}/lomq.sock`;
+    const { lomq, uri } = await startServer(`${FIXTURES}/multi.lua`, [ipc]);
+    try {
+      const stdout = await runPython(
+        python,
+        `
+import json
+from rpc_client import RPCClient
+out = []
+for uri in [${JSON.stringify(uri)}, ${JSON.stringify(ipc)}]:
+    with RPCClient(uri, timeout=5000) as rpc:
+        out.append(rpc.call("add", 20, 22))
+print(json.dumps(out))
+`,
+      );
+      assert.deepEqual(JSON.parse(stdout), [42, 42]);
+    } finally {
+      lomq.kill("SIGTERM");
+      const out = await lomq.finish();
+      await Deno.remove(dir, { recursive: true });
+      assert.match(out.stderr, /bad option: unknown socket option 'bogus' \(known: hwm,/);
+      assert.match(out.stderr, /also on ipc:\/\//);
     }
   },
 });

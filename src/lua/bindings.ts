@@ -137,6 +137,24 @@ export class LuaOverMQBindings {
         else binding.socket.setOption(option.key, option.value as never);
         return 0;
       },
+      bind: (L) => {
+        const binding = this.#self(L);
+        const uri = this.#endpointArg(L, 2, "bind");
+        return engine.wait(L, "sock:bind()", async (T) => {
+          try {
+            api.pushString(T, await binding.socket.bind(uri));
+          } catch (error) {
+            if (error instanceof ZmqError) throw new Error(error.message);
+            throw error;
+          }
+          return 1;
+        });
+      },
+      connect: (L) => {
+        const binding = this.#self(L);
+        binding.socket.connect(this.#endpointArg(L, 2, "connect"));
+        return 0;
+      },
       subscribe: (L) => this.#subscription(L, true),
       unsubscribe: (L) => this.#subscription(L, false),
       type: (L) => {
@@ -243,6 +261,13 @@ export class LuaOverMQBindings {
     const binding = this.#sockets.get(id);
     if (!binding) throw new Error("this LuaOverMQ socket is closed");
     return binding;
+  }
+
+  #endpointArg(L: LuaState, idx: number, how: string): string {
+    if (this.#engine.m._lua_type(L, idx) !== LuaType.STRING) {
+      throw new Error(`${how}: expected an address like tcp://127.0.0.1:8004 or ipc:///tmp/name`);
+    }
+    return this.#engine.api.toText(L, idx);
   }
 
   /** `LuaOverMQ.bind(uri, type [, options])` and `connect`: yields while binding. */
