@@ -7,6 +7,7 @@
  */
 
 import {
+  ascii,
   decodeCommand,
   decodeProperties,
   encodeCommand,
@@ -17,7 +18,6 @@ import {
   FLAG_MORE,
   FrameReader,
   latin1,
-  ascii,
   MAX_FRAMES_PER_MESSAGE,
   ProtocolError,
 } from "./frame.ts";
@@ -93,6 +93,8 @@ export class Connection<T> {
   peerIdentity: Uint8Array = new Uint8Array(0);
   /** Peer's ZMTP minor version: 0 = 3.0 (subscriptions as messages), 1 = 3.1. */
   peerMinor = 1;
+  /** True once the handshake completed (stays true after close; drives reconnect backoff). */
+  handshaken = false;
   /** Why the connection closed, once closed. */
   closeReason = "";
   /** Owner's data (the socket's peer record). */
@@ -144,6 +146,11 @@ export class Connection<T> {
     return this.#state === State.Closed;
   }
 
+  /** Outgoing messages queued and not yet handed to the OS (for HWM decisions). */
+  get queuedMessages(): number {
+    return this.out === null ? 0 : this.out.length;
+  }
+
   /** True when nothing is queued or being written. */
   get isIdle(): boolean {
     return !this.#writing && this.#control.length === 0 &&
@@ -162,7 +169,9 @@ export class Connection<T> {
   start(): void {
     const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
     const identity = this.#opts.identity;
-    if (identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)) {
+    if (
+      identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)
+    ) {
       props.push(["Identity", identity]);
     }
     this.#control.push(GREETING, encodeReady(props));
@@ -171,7 +180,9 @@ export class Connection<T> {
     if (timeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
         this.#handshakeTimer = undefined;
-        this.close(`handshake timeout: the peer did not complete the ZMTP handshake in ${timeout} ms`);
+        this.close(
+          `handshake timeout: the peer did not complete the ZMTP handshake in ${timeout} ms`,
+        );
       }, timeout);
     }
     this.#readDone = this.#readLoop();
@@ -317,7 +328,9 @@ export class Connection<T> {
     const { name, data } = decodeCommand(body);
     if (this.#state === State.AwaitReady) {
       if (name === "READY") return this.#ready(data);
-      if (name === "ERROR") throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
+      if (name === "ERROR") {
+        throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
+      }
       throw new ProtocolError(`unexpected ${name} command during the handshake`);
     }
     switch (name) {
@@ -348,6 +361,7 @@ export class Connection<T> {
     const identity = props.get("identity");
     if (identity !== undefined) this.peerIdentity = identity;
     this.#state = State.Open;
+    this.handshaken = true;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     const ivl = this.#opts.heartbeatIvlMs;

@@ -96,10 +96,16 @@ function describeBindFailure(err: unknown): [number, string] {
     return [EADDRNOTAVAIL, "address not available (no local interface has this address)"];
   }
   if (err instanceof Deno.errors.NotCapable) {
-    return [EACCES, "permission denied by Deno (run with --allow-net, and for ipc --allow-read --allow-write)"];
+    return [
+      EACCES,
+      "permission denied by Deno (run with --allow-net, and for ipc --allow-read --allow-write)",
+    ];
   }
   if (err instanceof Deno.errors.PermissionDenied) {
-    return [EACCES, "permission denied (ports below 1024 need privileges; for ipc check the directory's permissions)"];
+    return [
+      EACCES,
+      "permission denied (ports below 1024 need privileges; for ipc check the directory's permissions)",
+    ];
   }
   if (err instanceof Deno.errors.NotFound) {
     return [ENOENT, "no such file or directory (the ipc socket's directory must exist)"];

@@ -231,7 +231,9 @@ export function encodeMessage(
   for (let i = 0; i < headCount; i++) {
     pos = writeFrame(out, pos, last >= from || i < headCount - 1 ? FLAG_MORE : 0, head![i]);
   }
-  for (let i = from; i <= last; i++) pos = writeFrame(out, pos, i < last ? FLAG_MORE : 0, frames[i]);
+  for (let i = from; i <= last; i++) {
+    pos = writeFrame(out, pos, i < last ? FLAG_MORE : 0, frames[i]);
+  }
   return out;
 }
 

@@ -26,8 +26,8 @@ function assertIpcSupported(): void {
 }
 
 function tempIpcPath(): string {
-  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
-  return `${dir.replace(/\/+$/, "")}/lomq-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.sock`;
+  // Not $TMPDIR: on macOS it is long enough to overflow the 104-byte Unix socket path limit.
+  return `/tmp/lomq-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.sock`;
 }
 
 /** Whether something accepts connections at a Unix socket path. */
@@ -101,7 +101,11 @@ export async function dial(endpoint: Endpoint, signal?: AbortSignal): Promise<De
     return await Deno.connect({ transport: "unix", path: endpoint.path });
   }
   const conn = await Deno.connect({ hostname: endpoint.host, port: endpoint.port, signal });
-  conn.setNoDelay(true);
+  try {
+    conn.setNoDelay(true);
+  } catch {
+    // Reset already; the connection will report it on the first read.
+  }
   return conn;
 }
 

@@ -1,0 +1,74 @@
+/**
+ * ROUTER: addresses peers by identity.
+ *
+ * @module
+ */
+
+import type { Connection } from "./connection.ts";
+import { EAGAIN, EHOSTUNREACH, EINVAL } from "./errors.ts";
+import { encodeMessage, latin1 } from "./frame.ts";
+import type { SocketOptions } from "./options.ts";
+import type { Peer } from "./peer.ts";
+import { Socket } from "./socket.ts";
+import type { Frames } from "./types.ts";
+
+/**
+ * ROUTER socket. Every incoming message gets the sender's identity prepended: the Identity
+ * the peer announced in READY, or else a generated 5-byte one (0x00 then a 32-bit counter,
+ * as libzmq does). `trySend([identity, ...body])` routes to that peer.
+ *
+ * Sending behaves like libzmq with ZMQ_ROUTER_MANDATORY: an unknown or disconnected identity
+ * fails with EHOSTUNREACH (so callers can report it) and a peer at its HWM with EAGAIN
+ * (send() waits for room). A second peer announcing an identity already in use is refused,
+ * as libzmq does without ZMQ_ROUTER_HANDOVER.
+ */
+export class RouterSocket extends Socket {
+  #byKey = new Map<string, Peer>();
+  #nextId = (Math.random() * 0x1_0000_0000) >>> 0;
+
+  /** Creates a ROUTER socket; prefer `createSocket("ROUTER", options)`. */
+  constructor(options?: SocketOptions) {
+    super("ROUTER", options);
+  }
+
+  protected override acceptPeer(peer: Peer, conn: Connection<Peer>): boolean {
+    let identity = conn.peerIdentity;
+    if (identity.length === 0) {
+      identity = new Uint8Array(5);
+      new DataView(identity.buffer).setUint32(1, this.#nextId);
+      this.#nextId = (this.#nextId + 1) >>> 0;
+    } else {
+      identity = identity.slice();
+    }
+    const key = latin1(identity);
+    const existing = this.#byKey.get(key);
+    if (existing !== undefined && existing !== peer && existing.conn !== null) return false;
+    peer.identity = identity;
+    peer.key = key;
+    this.#byKey.set(key, peer);
+    return true;
+  }
+
+  protected override peerDetached(peer: Peer): void {
+    if (this.#byKey.get(peer.key) === peer) this.#byKey.delete(peer.key);
+    // Whatever waits for a persistent peer was addressed to the identity it had; the next
+    // connection may announce another.
+    peer.out.clear();
+  }
+
+  protected override deliver(peer: Peer, frames: Frames): Frames {
+    const out: Frames = new Array(frames.length + 1);
+    out[0] = peer.identity.slice();
+    for (let i = 0; i < frames.length; i++) out[i + 1] = frames[i];
+    return out;
+  }
+
+  protected sendMessage(frames: Frames): number {
+    if (frames.length < 2) return EINVAL;
+    const peer = this.#byKey.get(latin1(frames[0]));
+    if (peer === undefined || peer.conn === null) return EHOSTUNREACH;
+    if (peer.out.length >= this.options.hwm) return EAGAIN;
+    this.queueTo(peer, encodeMessage(frames, 1));
+    return 0;
+  }
+}

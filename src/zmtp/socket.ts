@@ -1,0 +1,608 @@
+/**
+ * The base class of every socket type: bind, connect with reconnection, the fair-queued
+ * receive path, waiting for readability or room, options, and close with linger.
+ *
+ * Socket types subclass it and fill in the hooks (admission of incoming messages, delivery,
+ * routing of outgoing ones). Nothing here throws out of the event loop: connection failures
+ * close that connection and are otherwise invisible to the application, as in libzmq.
+ *
+ * @module
+ */
+
+import { Connection, type ConnectionHandler } from "./connection.ts";
+import { parseEndpoint } from "./endpoint.ts";
+import { EAGAIN, EINVAL, ENOTSUP, EPROTONOSUPPORT, ETERM, ZmqError } from "./errors.ts";
+import {
+  type ResolvedOptions,
+  resolveOptions,
+  type SocketOptions,
+  validateOption,
+} from "./options.ts";
+import { Peer } from "./peer.ts";
+import { Queue } from "./queue.ts";
+import { describeRemote, dial, listen, tuneAccepted } from "./transport.ts";
+import type { Frames, SocketType } from "./types.ts";
+import { sleep, WaiterSet } from "./wait.ts";
+
+interface Incoming {
+  peer: Peer;
+  frames: Frames;
+}
+
+interface ListenerEntry {
+  listener: Deno.Listener;
+  loop: Promise<void>;
+}
+
+/** Milliseconds left before `deadline` (Infinity when there is none). */
+function remaining(deadline: number): number {
+  return deadline === Infinity ? Infinity : deadline - Date.now();
+}
+
+function deadlineOf(timeoutMs: number | undefined): number {
+  return timeoutMs === undefined || timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+}
+
+/**
+ * A ZeroMQ socket. Create one with `createSocket(type, options)`.
+ *
+ * Timeouts: `undefined` or a negative number waits forever, 0 does not wait.
+ * Sent frames are encoded (copied) by trySend/send, so the caller may reuse its buffers as
+ * soon as the call returns. Received frames belong to the caller.
+ */
+export abstract class Socket {
+  /** The socket type. */
+  readonly type: SocketType;
+  /** Actual bound endpoints (port 0 and ipc://* resolved), in bind order. */
+  readonly endpoints: string[] = [];
+  /** Errno of the last send/receive operation; 0 when it succeeded. */
+  lastErrno = 0;
+
+  /** Live options; connections read them when needed, so setOption applies at once. */
+  protected readonly options: ResolvedOptions;
+  /** Routable peers: accepted ones with a live connection, and every connect()ed one. */
+  protected readonly peers: Peer[] = [];
+
+  #ready = new Queue<Peer>();
+  #prefetched: Incoming | undefined;
+  #readWaiters = new WaiterSet();
+  #progressWaiters = new WaiterSet();
+  #listeners: ListenerEntry[] = [];
+  #connectors: Promise<void>[] = [];
+  #connections = new Set<Connection<Peer>>();
+  #live = 0;
+  #rr = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #stop = new AbortController();
+  #handler: ConnectionHandler<Peer>;
+
+  /** Subclasses pass their type; options are validated (ZmqError EINVAL when bad). */
+  protected constructor(type: SocketType, options?: SocketOptions) {
+    this.type = type;
+    this.options = resolveOptions(options);
+    if (this.options.identity !== undefined) this.options.identity = this.options.identity.slice();
+    this.#handler = {
+      onReady: (conn) => this.#onReady(conn),
+      onMessage: (conn, frames) => this.#onMessage(conn, frames),
+      onSubscription: (conn, subscribe, prefix) => {
+        if (conn.owner !== undefined) this.subscription(conn.owner, subscribe, prefix);
+      },
+      canReceive: (conn) => conn.owner === undefined || this.canReceive(conn.owner),
+      onDrained: (conn) => {
+        if (conn.owner !== undefined && this.canReceive(conn.owner)) conn.resume();
+        this.#wakeProgress();
+      },
+      onIdle: () => this.#wakeProgress(),
+      onClose: (conn) => this.#onClose(conn),
+    };
+  }
+
+  /** Number of live, handshaken connections. */
+  get peerCount(): number {
+    return this.#live;
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---- hooks for socket types ------------------------------------------------------------
+
+  /** Routes an outgoing message; returns 0 when queued (or dropped by design), else an errno. */
+  protected abstract sendMessage(frames: Frames): number;
+
+  /** Whether receiving is allowed now: 0, or the errno to report (ENOTSUP, EFSM). */
+  protected recvState(): number {
+    return 0;
+  }
+
+  /**
+   * Whether the peer's connection may deliver another message; false pauses reading it.
+   * By default the receive queue must be below the HWM.
+   */
+  protected canReceive(peer: Peer): boolean {
+    return peer.inbox.length < this.options.hwm;
+  }
+
+  /** Decides on arrival whether a message is queued for the application (false drops it). */
+  protected admit(_peer: Peer, _frames: Frames): boolean {
+    return true;
+  }
+
+  /**
+   * Decides when the application is about to see a message: returns what it will get, or
+   * undefined to drop it. Must not change state (readable() calls it ahead of tryRecv()).
+   */
+  protected select(_peer: Peer, frames: Frames): Frames | undefined {
+    return frames;
+  }
+
+  /** Called when tryRecv hands `frames` to the application; may record state (REP, REQ). */
+  protected deliver(_peer: Peer, frames: Frames): Frames {
+    return frames;
+  }
+
+  /** Last check before a handshaken peer is attached; false refuses it (duplicate identity). */
+  protected acceptPeer(_peer: Peer, _conn: Connection<Peer>): boolean {
+    return true;
+  }
+
+  /** A peer got a live connection. */
+  protected peerAttached(_peer: Peer): void {}
+
+  /** A peer lost its connection (persistent peers stay in `peers`). */
+  protected peerDetached(_peer: Peer): void {}
+
+  /** A ZMTP 3.1 SUBSCRIBE/CANCEL command arrived (PUB handles it). */
+  protected subscription(_peer: Peer, _subscribe: boolean, _prefix: Uint8Array): void {}
+
+  // ---- helpers for socket types ----------------------------------------------------------
+
+  /**
+   * Picks the next peer with room, round robin. Connected peers come first; a connect()ed
+   * peer that is down gets messages only when no peer is connected, so they wait for its
+   * reconnect (libzmq would queue there even while other peers are up).
+   */
+  protected pickRoundRobin(): Peer | undefined {
+    const peers = this.peers;
+    const n = peers.length;
+    const hwm = this.options.hwm;
+    let fallback = -1;
+    for (let i = 0; i < n; i++) {
+      const index = (this.#rr + i) % n;
+      const peer = peers[index];
+      if (peer.out.length >= hwm) continue;
+      if (peer.conn !== null) {
+        this.#rr = index + 1;
+        return peer;
+      }
+      if (fallback < 0) fallback = index;
+    }
+    if (fallback >= 0 && this.#live === 0) {
+      this.#rr = fallback + 1;
+      return peers[fallback];
+    }
+    return undefined;
+  }
+
+  /** Queues an encoded message to a peer and lets its connection (if any) write soon. */
+  protected queueTo(peer: Peer, chunk: Uint8Array): void {
+    peer.out.push(chunk);
+    if (peer.conn !== null) peer.conn.kick();
+  }
+
+  // ---- public API ------------------------------------------------------------------------
+
+  /**
+   * Listens on `endpoint` and resolves with the actual endpoint (port 0 resolved). Rejects
+   * with a ZmqError naming the address and the reason (EADDRINUSE, EINVAL, ...).
+   */
+  async bind(endpoint: string): Promise<string> {
+    this.#assertOpen();
+    const parsed = parseEndpoint(endpoint);
+    const bound = await listen(parsed);
+    if (this.#closed) {
+      bound.listener.close();
+      throw new ZmqError(ETERM, `cannot bind ${bound.endpoint}: the socket was closed`);
+    }
+    this.endpoints.push(bound.endpoint);
+    this.#listeners.push({ listener: bound.listener, loop: this.#acceptLoop(bound.listener) });
+    return bound.endpoint;
+  }
+
+  /**
+   * Connects to `endpoint` in the background and returns at once; the connection is retried
+   * with backoff (reconnectIvlMs doubling to reconnectIvlMaxMs) until close(). Messages sent
+   * meanwhile queue up to the HWM. Throws ZmqError(EINVAL) for a malformed endpoint.
+   */
+  connect(endpoint: string): void {
+    this.#assertOpen();
+    const parsed = parseEndpoint(endpoint);
+    if (parsed.transport === "tcp" && (parsed.host === "*" || parsed.port === 0)) {
+      throw new ZmqError(
+        EINVAL,
+        `invalid endpoint '${endpoint}': connect needs a host and a port (not * or 0)`,
+      );
+    }
+    if (parsed.transport === "ipc" && parsed.path === "*") {
+      throw new ZmqError(EINVAL, `invalid endpoint '${endpoint}': connect needs an ipc path`);
+    }
+    if (parsed.transport === "ipc" && Deno.build.os === "windows") {
+      // dial() would report it only in the background, where nobody sees it.
+      throw new ZmqError(
+        EPROTONOSUPPORT,
+        "ipc is not supported on Windows (use tcp://127.0.0.1:PORT instead)",
+      );
+    }
+    const peer = new Peer(true, endpoint);
+    this.peers.push(peer);
+    this.#connectors.push(this.#connectLoop(parsed, peer));
+  }
+
+  /** A message already received, or undefined (lastErrno EAGAIN, EFSM, ENOTSUP or ETERM). */
+  tryRecv(): Frames | undefined {
+    if (this.#closed) {
+      this.lastErrno = ETERM;
+      return undefined;
+    }
+    const state = this.recvState();
+    if (state !== 0) {
+      this.lastErrno = state;
+      return undefined;
+    }
+    const incoming = this.#prefetched ?? this.#pull();
+    this.#prefetched = undefined;
+    if (incoming === undefined) {
+      this.lastErrno = EAGAIN;
+      return undefined;
+    }
+    this.lastErrno = 0;
+    return this.deliver(incoming.peer, incoming.frames);
+  }
+
+  /**
+   * Resolves true as soon as tryRecv() would return a message; false on timeout, abort or
+   * close. Never rejects.
+   */
+  readable(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    if (this.#hasMessage()) return Promise.resolve(true);
+    if (timeoutMs === 0 || signal?.aborted === true) return Promise.resolve(false);
+    return this.#readWaiters.wait(
+      timeoutMs === undefined || timeoutMs < 0 ? undefined : timeoutMs,
+      signal,
+    );
+  }
+
+  /**
+   * Waits up to `timeoutMs` for a message; undefined on timeout (lastErrno EAGAIN), abort,
+   * close (ETERM) or when receiving is not allowed (EFSM, ENOTSUP).
+   */
+  async recv(timeoutMs?: number, signal?: AbortSignal): Promise<Frames | undefined> {
+    const deadline = deadlineOf(timeoutMs);
+    for (;;) {
+      const frames = this.tryRecv();
+      if (frames !== undefined || this.lastErrno !== EAGAIN) return frames;
+      const left = remaining(deadline);
+      if (left <= 0 || signal?.aborted === true) return undefined;
+      await this.readable(left === Infinity ? undefined : left, signal);
+      if (this.#closed) {
+        this.lastErrno = ETERM;
+        return undefined;
+      }
+    }
+  }
+
+  /**
+   * Queues a message without waiting. Returns true when queued (or dropped by design, as PUB
+   * does for a slow subscriber); false with lastErrno set when it would block (EAGAIN), is
+   * out of turn (EFSM), unroutable (EHOSTUNREACH), unsupported (ENOTSUP), empty (EINVAL), or
+   * the socket is closed (ETERM). Throws TypeError when `frames` is not an array of
+   * Uint8Array.
+   */
+  trySend(frames: Frames): boolean {
+    if (!Array.isArray(frames)) throw new TypeError("frames must be an array of Uint8Array");
+    for (let i = 0; i < frames.length; i++) {
+      if (!(frames[i] instanceof Uint8Array)) {
+        throw new TypeError(`frame ${i} is not a Uint8Array`);
+      }
+    }
+    if (this.#closed) {
+      this.lastErrno = ETERM;
+      return false;
+    }
+    if (frames.length === 0) {
+      this.lastErrno = EINVAL;
+      return false;
+    }
+    const errno = this.sendMessage(frames);
+    this.lastErrno = errno;
+    return errno === 0;
+  }
+
+  /**
+   * Like trySend, but waits up to `timeoutMs` for room where the type blocks at the HWM
+   * (PUSH, DEALER, REQ, and ROUTER toward a full peer). Resolves false on timeout (EAGAIN),
+   * close (ETERM) or any other error.
+   */
+  async send(frames: Frames, timeoutMs?: number): Promise<boolean> {
+    const deadline = deadlineOf(timeoutMs);
+    for (;;) {
+      if (this.trySend(frames)) return true;
+      if (this.lastErrno !== EAGAIN) return false;
+      const left = remaining(deadline);
+      if (left <= 0) return false;
+      await this.#progressWaiters.wait(left);
+      if (this.#closed) {
+        this.lastErrno = ETERM;
+        return false;
+      }
+    }
+  }
+
+  /** Subscribes to messages whose first frame starts with `prefix` (SUB only). */
+  subscribe(_prefix: Uint8Array | string): void {
+    throw new ZmqError(ENOTSUP, `subscribe is only valid on SUB sockets, not ${this.type}`);
+  }
+
+  /** Removes one subscription made with subscribe() (SUB only). */
+  unsubscribe(_prefix: Uint8Array | string): void {
+    throw new ZmqError(ENOTSUP, `unsubscribe is only valid on SUB sockets, not ${this.type}`);
+  }
+
+  /**
+   * Changes an option. hwm, maxMessageSize, heartbeatTimeoutMs, lingerMs and the reconnect
+   * delays apply at once; identity, handshake and heartbeat interval apply to connections
+   * made afterwards. Throws ZmqError(EINVAL) for a bad value.
+   */
+  setOption<K extends keyof SocketOptions>(name: K, value: SocketOptions[K]): void {
+    validateOption(name, value);
+    const options = this.options as unknown as Record<string, unknown>;
+    if (name === "identity") {
+      options.identity = value === undefined ? undefined : (value as Uint8Array).slice();
+      return;
+    }
+    if (value === undefined) {
+      if (name !== "heartbeatTimeoutMs") {
+        throw new ZmqError(EINVAL, `option ${name} cannot be unset`);
+      }
+    }
+    options[name] = value;
+    // A larger HWM may let paused connections and blocked senders continue.
+    if (name === "hwm") {
+      for (const peer of this.peers) {
+        if (peer.conn !== null && this.canReceive(peer)) peer.conn.resume();
+      }
+      this.#wakeProgress();
+    }
+  }
+
+  /** Reads an option's current value. */
+  getOption<K extends keyof SocketOptions>(name: K): SocketOptions[K] {
+    return (this.options as unknown as SocketOptions)[name];
+  }
+
+  /**
+   * Closes the socket: stops listening and reconnecting, tries for up to `lingerMs` (default:
+   * the lingerMs option) to flush queued messages, then closes every connection. Idempotent;
+   * pending readable()/recv()/send() resolve at once with false/undefined.
+   */
+  close(lingerMs?: number): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#readWaiters.wakeAll(false);
+    this.#progressWaiters.wakeAll(false);
+    this.#closing = this.#shutdown(lingerMs ?? this.options.lingerMs);
+    return this.#closing;
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ZmqError(ETERM, "the socket is closed");
+  }
+
+  async #shutdown(lingerMs: number): Promise<void> {
+    for (const { listener } of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+    }
+    await Promise.all(this.#listeners.map((entry) => entry.loop));
+    if (lingerMs > 0) await this.#linger(lingerMs);
+    this.#stop.abort();
+    const connections = [...this.#connections];
+    for (const conn of connections) conn.close("socket closed");
+    await Promise.all([...this.#connectors, ...connections.map((conn) => conn.done)]);
+    for (const peer of this.peers) {
+      peer.removed = true;
+      peer.out.clear();
+      peer.inbox.clear();
+    }
+    this.#ready.clear();
+    this.#prefetched = undefined;
+  }
+
+  /** Waits until every queued message was handed to the OS, or `ms` passed. */
+  async #linger(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      let pending = false;
+      for (const peer of this.peers) {
+        if (peer.out.length > 0 && !peer.removed) pending = true;
+      }
+      for (const conn of this.#connections) if (!conn.isIdle) pending = true;
+      const left = deadline - Date.now();
+      if (!pending || left <= 0) return;
+      await this.#progressWaiters.wait(Math.min(left, 50));
+    }
+  }
+
+  #wakeReaders(): void {
+    if (this.#readWaiters.size === 0 || !this.#hasMessage()) return;
+    this.#readWaiters.wakeAll(true);
+  }
+
+  #wakeProgress(): void {
+    this.#progressWaiters.wakeAll(true);
+  }
+
+  #hasMessage(): boolean {
+    if (this.#closed || this.recvState() !== 0) return false;
+    this.#prefetched ??= this.#pull();
+    return this.#prefetched !== undefined;
+  }
+
+  /** Next admissible message, round robin over peers with queued messages. */
+  #pull(): Incoming | undefined {
+    const ready = this.#ready;
+    for (;;) {
+      const peer = ready.shift();
+      if (peer === undefined) return undefined;
+      const frames = peer.inbox.shift();
+      if (peer.inbox.length > 0) ready.push(peer);
+      else peer.queued = false;
+      if (peer.conn !== null && this.canReceive(peer)) peer.conn.resume();
+      if (frames === undefined) continue;
+      const selected = this.select(peer, frames);
+      if (selected !== undefined) return { peer, frames: selected };
+    }
+  }
+
+  #onReady(conn: Connection<Peer>): boolean {
+    // During linger (closed, not yet stopped) reconnections may still deliver queued messages.
+    if (this.#stop.signal.aborted) return false;
+    let peer = conn.owner;
+    if (peer === undefined) {
+      peer = new Peer(false);
+      conn.owner = peer;
+    }
+    if (!this.acceptPeer(peer, conn)) return false;
+    peer.conn = conn;
+    conn.out = peer.out;
+    this.#live++;
+    if (!peer.persistent) this.peers.push(peer);
+    this.peerAttached(peer);
+    this.#wakeProgress();
+    return true;
+  }
+
+  #onMessage(conn: Connection<Peer>, frames: Frames): void {
+    const peer = conn.owner;
+    if (peer === undefined || !this.admit(peer, frames)) return;
+    peer.inbox.push(frames);
+    if (!peer.queued) {
+      peer.queued = true;
+      this.#ready.push(peer);
+    }
+    this.#wakeReaders();
+  }
+
+  #onClose(conn: Connection<Peer>): void {
+    this.#connections.delete(conn);
+    const peer = conn.owner;
+    if (peer === undefined || peer.conn !== conn) return;
+    peer.conn = null;
+    this.#live--;
+    if (!peer.persistent) {
+      peer.removed = true;
+      peer.out.clear();
+      const index = this.peers.indexOf(peer);
+      if (index >= 0) this.peers.splice(index, 1);
+    }
+    this.peerDetached(peer);
+  }
+
+  #startConnection(transport: Deno.Conn, peer: Peer | undefined): Connection<Peer> {
+    const conn = new Connection<Peer>(
+      transport,
+      { socketType: this.type, options: this.options, remote: describeRemote(transport) },
+      this.#handler,
+    );
+    conn.owner = peer;
+    this.#connections.add(conn);
+    conn.start();
+    return conn;
+  }
+
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+    for (;;) {
+      let transport: Deno.Conn;
+      try {
+        transport = await listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors and the like: keep serving the connections we have and
+        // try again shortly instead of spinning.
+        await sleep(100, this.#stop.signal);
+        continue;
+      }
+      if (this.#closed) {
+        try {
+          transport.close();
+        } catch {
+          // gone
+        }
+        return;
+      }
+      tuneAccepted(transport);
+      try {
+        this.#startConnection(transport, undefined);
+      } catch {
+        // The connection died between accept and start; nothing to serve.
+        try {
+          transport.close();
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+
+  async #connectLoop(endpoint: ReturnType<typeof parseEndpoint>, peer: Peer): Promise<void> {
+    const signal = this.#stop.signal;
+    let delay = this.options.reconnectIvlMs;
+    while (!signal.aborted) {
+      let transport: Deno.Conn | undefined;
+      try {
+        transport = await dial(endpoint, signal);
+      } catch {
+        transport = undefined;
+      }
+      if (transport !== undefined) {
+        if (signal.aborted) {
+          try {
+            transport.close();
+          } catch {
+            // gone
+          }
+          return;
+        }
+        let conn: Connection<Peer> | undefined;
+        try {
+          conn = this.#startConnection(transport, peer);
+        } catch {
+          try {
+            transport.close();
+          } catch {
+            // gone
+          }
+        }
+        if (conn !== undefined) {
+          await conn.done;
+          if (conn.handshaken) delay = this.options.reconnectIvlMs;
+        }
+      }
+      if (signal.aborted) return;
+      await sleep(delay, signal);
+      delay = Math.min(
+        delay * 2,
+        Math.max(this.options.reconnectIvlMaxMs, this.options.reconnectIvlMs),
+      );
+    }
+  }
+}
