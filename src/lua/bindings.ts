@@ -393,7 +393,7 @@ export class LuaOverMQBindings {
     if (nargs >= 3) {
       engine.encoder.reset();
       engine.encoder.value(L, 3);
-      frames.push(engine.encoder.take());
+      frames.push(engine.encoder.view()); // trySend copies before returning
     }
     if (frames.length === 0) {
       throw new Error("send: nothing to send (expected sock:send(topic, value))");

@@ -381,6 +381,14 @@ export class Encoder {
     return this.#out.buf.slice(0, this.#out.len);
   }
 
+  /**
+   * A view of the bytes written since {@link reset}, valid until the next write: for
+   * handing straight to a socket's `trySend`, which copies before returning.
+   */
+  view(): Uint8Array {
+    return this.#out.buf.subarray(0, this.#out.len);
+  }
+
   /** Writes a msgpack nil. */
   nil(): void {
     this.#out.byte(0xc0);

@@ -55,7 +55,8 @@ export class Dispatcher {
 
   /**
    * Serves one request body and returns the two reply frames. Never throws for bad
-   * input: every failure becomes an `ERROR` reply.
+   * input: every failure becomes an `ERROR` reply. The payload frame is a view of the
+   * encoder's buffer: send it (sockets copy on send) before the next request.
    */
   handle(frames: Uint8Array[]): Uint8Array[] {
     const engine = this.#engine;
@@ -131,7 +132,7 @@ export class Dispatcher {
       }
       throw error;
     }
-    return [STATUS_OK, encoder.take()];
+    return [STATUS_OK, encoder.view()];
   }
 
   #errorValue(D: LuaState): Uint8Array[] {
@@ -139,7 +140,7 @@ export class Dispatcher {
     encoder.reset();
     try {
       encoder.value(D, -1);
-      return [STATUS_ERROR, encoder.take()];
+      return [STATUS_ERROR, encoder.view()];
     } catch (error) {
       if (!(error instanceof CodecError)) throw error;
       return this.#error(this.#engine.api.describe(D, -1));
@@ -150,6 +151,6 @@ export class Dispatcher {
     const encoder = this.#engine.encoder;
     encoder.reset();
     encoder.text(message);
-    return [STATUS_ERROR, encoder.take()];
+    return [STATUS_ERROR, encoder.view()];
   }
 }

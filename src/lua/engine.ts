@@ -35,6 +35,49 @@ export type ThreadOutcome =
   | { ok: true; results: number }
   | { ok: false; message: string; traceback: string };
 
+/**
+ * Runs `load` while capturing the exports of the WebAssembly instance it creates.
+ * wasmoon's glue (an emscripten debug-style build) wraps every export in a function
+ * that asserts the runtime is ready and forwards with `apply`; the hot path makes
+ * dozens of calls per request, so it calls the instance's exports directly instead.
+ */
+async function captureWasmExports<T>(
+  load: () => Promise<T>,
+): Promise<{ value: T; exports: WebAssembly.Exports | undefined }> {
+  const wasm = WebAssembly as unknown as Record<string, unknown>;
+  const originals = {
+    instantiate: WebAssembly.instantiate,
+    instantiateStreaming: WebAssembly.instantiateStreaming,
+  };
+  let exports: WebAssembly.Exports | undefined;
+  const keep = (result: unknown) => {
+    const instance = (result as { instance?: WebAssembly.Instance }).instance ?? result;
+    if (instance instanceof WebAssembly.Instance) exports ??= instance.exports;
+    return result;
+  };
+  for (const [name, original] of Object.entries(originals)) {
+    wasm[name] = (...args: unknown[]) =>
+      (original as (...a: unknown[]) => Promise<unknown>).apply(WebAssembly, args).then(keep);
+  }
+  try {
+    return { value: await load(), exports };
+  } finally {
+    Object.assign(wasm, originals);
+  }
+}
+
+/** The module, with each `_lua*` function replaced by the instance's own export. */
+function directExports(module: LuaModule, exports: WebAssembly.Exports | undefined): LuaModule {
+  if (!exports) return module;
+  const direct = Object.create(module) as Record<string, unknown>;
+  for (const key of Object.keys(module)) {
+    if (!key.startsWith("_lua")) continue;
+    const raw = exports[key.slice(1)];
+    if (typeof raw === "function") direct[key] = raw;
+  }
+  return direct as unknown as LuaModule;
+}
+
 /** Thrown by a host operation to raise a Lua error in the resumed thread. */
 export class LuaRaise extends Error {
   override name = "LuaRaise";
@@ -82,8 +125,10 @@ export class LuaEngine {
 
   /** Loads the wasm module and creates a fresh state with the standard libraries. */
   static async create(): Promise<LuaEngine> {
-    const wasm = await LuaWasm.initialize(await wasmLocation());
-    return new LuaEngine(wasm.module as unknown as LuaModule);
+    const { value: wasm, exports } = await captureWasmExports(async () =>
+      LuaWasm.initialize(await wasmLocation())
+    );
+    return new LuaEngine(directExports(wasm.module as unknown as LuaModule, exports));
   }
 
   /** The raw exports. */
