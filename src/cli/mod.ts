@@ -4,20 +4,48 @@
  * @module
  */
 
+import { nearest } from "./args.ts";
+import { bench, BENCH_HELP } from "./bench.ts";
+import { call, CALL_HELP } from "./call.ts";
 import { run, RUN_HELP } from "./run.ts";
+import { serve, SERVE_HELP } from "./serve.ts";
+import { sub, SUB_HELP } from "./sub.ts";
 import { VERSION } from "../version.ts";
+
+export { nearest };
 
 /** A subcommand: its one-line summary, help text and entry point. */
 export interface Command {
+  /** One line for the command list of `lomq --help`. */
   summary: string;
+  /** What `lomq COMMAND --help` prints. */
   help: string;
+  /** Runs the command on the arguments after its name; resolves with the exit code. */
   main(args: string[]): Promise<number>;
 }
 
 /** Every subcommand by name. */
 export const COMMANDS: Record<string, Command> = {
   run: { summary: "run a LuaOverMQ script (same as lomq SCRIPT.lua)", help: RUN_HELP, main: run },
+  serve: {
+    summary: "serve the functions a script defines, no main() needed",
+    help: SERVE_HELP,
+    main: serve,
+  },
+  call: {
+    summary: "call a method on a server and print the result as JSON",
+    help: CALL_HELP,
+    main: call,
+  },
+  sub: {
+    summary: "print what a publisher sends, one JSON line per message",
+    help: SUB_HELP,
+    main: sub,
+  },
+  bench: { summary: "measure a server's throughput and latency", help: BENCH_HELP, main: bench },
 };
+
+const GLOBAL_OPTIONS = ["--help", "--version"];
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)}${c.summary}`);
@@ -34,8 +62,11 @@ Options:
   -V, --version  print the version
 
 Examples:
-  lomq examples/hello.lua
-  lomq run examples/hello.lua`;
+  lomq examples/hello.lua                 run a script
+  lomq serve functions.lua                serve a script's functions on tcp://127.0.0.1:8004
+  lomq call add 1 2                       call one of them: prints 3
+  lomq sub quotes.                        print what a script publishes on tcp://127.0.0.1:8005
+  lomq bench --clients 4 --duration 10    load a server and report RPS and latency`;
 }
 
 /** Entry point: returns the process exit code. */
@@ -58,7 +89,10 @@ export async function main(args: string[]): Promise<number> {
     return await command.main(rest);
   }
   if (first.startsWith("-")) {
-    console.error(`lomq: unknown option '${first}' (try lomq --help)`);
+    const near = nearest(first, GLOBAL_OPTIONS);
+    console.error(
+      `lomq: unknown option '${first}'${near ? ` (did you mean '${near}'?)` : ""}; try lomq --help`,
+    );
     return 2;
   }
   if (first.endsWith(".lua") || !/^[a-z]+$/.test(first)) return await run(args);
@@ -67,34 +101,4 @@ export async function main(args: string[]): Promise<number> {
     `lomq: unknown command '${first}'${near ? ` (did you mean '${near}'?)` : ""}; try lomq --help`,
   );
   return 2;
-}
-
-/** The candidate closest to `word` by edit distance, when it is close enough. */
-export function nearest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const d = editDistance(word, candidate);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j] + 1,
-        current[j - 1] + 1,
-        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }

@@ -16,7 +16,14 @@ export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 export function lomqCommand(): [string, string[]] {
   const bin = Deno.env.get("LOMQ_BIN");
   if (bin) return [bin, []];
-  return [Deno.execPath(), ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-write", `${ROOT}main.ts`]];
+  return [Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-write",
+    `${ROOT}main.ts`,
+  ]];
 }
 
 /** A free TCP port on loopback (bound and released; good enough on a test machine). */

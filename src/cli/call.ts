@@ -1,0 +1,129 @@
+/**
+ * `lomq call [--uri URI] [--timeout MS] [--msgpack-hex] METHOD [ARG...]`: one RPC call
+ * from the shell, the result printed as JSON.
+ *
+ * @module
+ */
+
+import { Client, DEFAULT_RPC_URI, RpcTimeoutError } from "../client/client.ts";
+import { EncodeError } from "../client/msgpack.ts";
+import { ZmqError } from "../zmtp/mod.ts";
+import {
+  flag,
+  numberOption,
+  type OptionSpec,
+  parseOptions,
+  stringOption,
+  UsageError,
+  withUsage,
+} from "./args.ts";
+import { decodeTagged, MalformedError, parseArgument, taggedToJson, toHex } from "./json.ts";
+
+/** Exit code: the server answered ERROR. */
+export const EXIT_SERVER_ERROR = 1;
+/** Exit code: no reply in time, or no connection. */
+export const EXIT_UNREACHABLE = 3;
+
+const DEFAULT_CALL_TIMEOUT_MS = 5000;
+
+/** Help text for `lomq call`. */
+export const CALL_HELP =
+  `Usage: lomq call [--uri URI] [--timeout MS] [--msgpack-hex] METHOD [ARG...]
+
+Calls METHOD(ARG...) on a lomq or LuaOverMQ server and prints the result as JSON.
+
+Each ARG is JSON: 1 is an integer, 1.0 a float, "text" or a bare word a string,
+[1, 2] an array, {"a": 1} a map. Binary is {"$bin": "<base64>"}. Put -- before
+arguments that start with a dash but are not numbers.
+
+The result prints as one line of JSON. Integers are exact (also beyond 2^53),
+floats show a decimal point (100.0), binary prints as {"$bin": "<base64>"}.
+
+Options:
+  -u, --uri URI        the server's RPC endpoint (default ${DEFAULT_RPC_URI})
+  -t, --timeout MS     how long to wait for the reply (default ${DEFAULT_CALL_TIMEOUT_MS})
+      --msgpack-hex    print the reply's raw msgpack payload as hex instead of JSON
+  -h, --help           show this help
+
+Examples:
+  lomq call add 1 2                               # prints 3
+  lomq call echo 1.0 word '[1, {"a": true}]'      # prints [1.0,"word",[1,{"a":true}]]
+  lomq call echo 9007199254740993 '{"$bin": "AP8="}'
+  lomq call --uri tcp://10.0.0.5:8004 --timeout 500 status
+  lomq call --msgpack-hex add 1 2                 # prints 03
+
+Exit codes: 0 the call returned, 1 the server answered ERROR (its message on
+stderr), 2 usage error, 3 no reply in time or no connection to the server.`;
+
+const SPECS: OptionSpec[] = [
+  { name: "uri", short: "u", takesValue: true },
+  { name: "timeout", short: "t", takesValue: true },
+  { name: "msgpack-hex", takesValue: false },
+];
+
+/** Runs `lomq call`; returns the exit code. */
+export function call(args: string[]): Promise<number> {
+  return withUsage("call", async () => {
+    const parsed = parseOptions(args, SPECS);
+    if (flag(parsed, "help")) {
+      console.log(CALL_HELP);
+      return 0;
+    }
+    const uri = stringOption(parsed, "uri", DEFAULT_RPC_URI);
+    const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
+      DEFAULT_CALL_TIMEOUT_MS;
+    const [method, ...rawArgs] = parsed.positionals;
+    if (method === undefined) throw new UsageError("missing the METHOD to call");
+    const callArgs = rawArgs.map(parseArgument);
+
+    let client: Client;
+    try {
+      client = new Client(uri, { timeoutMs });
+    } catch (error) {
+      if (error instanceof ZmqError) throw new UsageError(error.message);
+      throw error;
+    }
+    try {
+      const reply = await client.request(method, callArgs);
+      if (!reply.ok) {
+        console.error(`ERROR: ${errorText(reply.payload)}`);
+        return EXIT_SERVER_ERROR;
+      }
+      if (flag(parsed, "msgpack-hex")) {
+        console.log(toHex(reply.payload));
+        return 0;
+      }
+      try {
+        console.log(taggedToJson(decodeTagged(reply.payload)));
+      } catch (error) {
+        if (!(error instanceof MalformedError)) throw error;
+        console.error(
+          `lomq call: the reply is not valid msgpack (${error.message}); raw: ${
+            toHex(reply.payload)
+          }`,
+        );
+        return EXIT_SERVER_ERROR;
+      }
+      return 0;
+    } catch (error) {
+      if (error instanceof RpcTimeoutError) {
+        console.error(`lomq call: ${error.message}`);
+        return EXIT_UNREACHABLE;
+      }
+      if (error instanceof EncodeError) throw new UsageError(error.message);
+      throw error;
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+/** The server's error value as one line: the message itself when it is a string. */
+function errorText(payload: Uint8Array): string {
+  try {
+    const value = decodeTagged(payload);
+    return value.type === "str" ? value.value : taggedToJson(value);
+  } catch {
+    return `(undecodable error payload ${toHex(payload)})`;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * `lomq serve SCRIPT.lua [--rpc URI] [--pub URI]`: serves the functions a script defines,
+ * with no `main()` loop to write.
+ *
+ * The script's top level and `OnInit` run as under `lomq run`; then, instead of
+ * `main()`, lomq binds a REP socket and answers requests from TypeScript with the
+ * script's dispatcher until Ctrl+C.
+ *
+ * @module
+ */
+
+import { DEFAULT_RPC_URI } from "../client/client.ts";
+import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
+import { VERSION } from "../version.ts";
+import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
+import {
+  flag,
+  type OptionSpec,
+  parseOptions,
+  stringOption,
+  UsageError,
+  withUsage,
+} from "./args.ts";
+
+/** Exit code when serving cannot start (an address in use, a bad endpoint). */
+export const EXIT_SERVE_FAILED = 1;
+
+/** Help text for `lomq serve`. */
+export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [-- ARG...]
+
+Serves the functions SCRIPT.lua defines, for scripts without a main() loop:
+runs the script's top level (and OnInit if defined), binds a REP socket, and
+answers calls until Ctrl+C. Any client of lomq or LuaOverMQ can call the
+script's global functions; the standard library stays out of reach. main() is
+not called. Arguments after -- reach the script as arg[1..n].
+
+With --pub, the script gets a global publish(topic, value) that publishes
+there (0 on success, else an errno, like pub:send). It is not callable by
+clients, and it exists once the top level has run (use it from functions).
+
+Options:
+  -r, --rpc URI    where to answer calls (default ${DEFAULT_RPC_URI})
+  -p, --pub URI    also bind a PUB socket there and define publish()
+  -h, --help       show this help
+
+Examples:
+  lomq serve prices.lua                      calls on ${DEFAULT_RPC_URI}
+  lomq serve prices.lua --rpc tcp://0.0.0.0:9004 --pub tcp://0.0.0.0:9005
+  lomq serve prices.lua -- EURUSD GBPUSD     the script sees arg[1], arg[2]
+  lomq call add 1 2                          from another terminal
+
+Exit codes: 0 stopped by Ctrl+C, 1 a Lua error escaped or an address could not be
+bound, 2 usage error or the script is missing or does not compile.`;
+
+const SPECS: OptionSpec[] = [
+  { name: "rpc", short: "r", takesValue: true },
+  { name: "pub", short: "p", takesValue: true },
+];
+
+/** Runs `lomq serve`; returns the exit code. */
+export function serve(args: string[]): Promise<number> {
+  return withUsage("serve", async () => {
+    const parsed = parseOptions(args, SPECS);
+    if (flag(parsed, "help")) {
+      console.log(SERVE_HELP);
+      return 0;
+    }
+    const [scriptPath, ...scriptArgs] = parsed.positionals;
+    if (scriptPath === undefined) throw new UsageError("missing the SCRIPT.lua to serve");
+    const rpcUri = stringOption(parsed, "rpc", DEFAULT_RPC_URI);
+    const pubUri = parsed.options.get("pub");
+    return await runScript({
+      scriptPath,
+      args: scriptArgs,
+      version: VERSION,
+      mainOverride: (host) =>
+        serveFunctions(host, scriptPath, rpcUri, typeof pubUri === "string" ? pubUri : undefined),
+    });
+  });
+}
+
+/** Binds the sockets and answers requests until the script is asked to stop. */
+async function serveFunctions(
+  host: ScriptHost,
+  scriptPath: string,
+  rpcUri: string,
+  pubUri: string | undefined,
+): Promise<number> {
+  if (pubUri !== undefined) {
+    const failure = await host.runChunk(publishChunk(pubUri), "=lomq serve --pub");
+    if (failure) {
+      errorLine(`lomq serve: ${failure.split("\n")[0]}`);
+      return EXIT_SERVE_FAILED;
+    }
+  }
+  let rep: Socket | undefined;
+  try {
+    rep = createSocket("REP");
+    await rep.bind(rpcUri);
+  } catch (error) {
+    if (!(error instanceof ZmqError)) throw error;
+    await rep?.close(0);
+    errorLine(`lomq serve: ${error.message}`);
+    return EXIT_SERVE_FAILED;
+  }
+  errorLine(
+    `lomq serve: serving ${scriptPath} on ${rep.endpoints.join(", ")}` +
+      (pubUri === undefined ? "" : `, publishing on ${pubUri}`),
+  );
+  const dispatcher = host.bindings.dispatcher;
+  try {
+    while (await rep.readable(undefined, host.stop.signal)) {
+      for (let request = rep.tryRecv(); request; request = rep.tryRecv()) {
+        rep.trySend(dispatcher.handle(request));
+      }
+    }
+  } finally {
+    await rep.close(0);
+  }
+  return 0;
+}
+
+/**
+ * Lua that binds the PUB socket and defines `publish`. `publish` is a callable table,
+ * not a function: the dispatcher serves global *functions*, and a client must not be
+ * able to publish through RPC.
+ */
+function publishChunk(uri: string): string {
+  return `
+if publish ~= nil then
+  error("the script defines its own 'publish'; --pub would replace it", 0)
+end
+local pub = LuaOverMQ.bind(${luaStringLiteral(uri)}, LuaOverMQ.PUB)
+publish = setmetatable({}, {
+  __call = function(_, topic, value) return pub:send(topic, value) end,
+  __name = "publish",
+})`;
+}
+
+/** A Lua string literal for any text: every byte as a decimal escape. */
+function luaStringLiteral(text: string): string {
+  return `"${Array.from(new TextEncoder().encode(text), (b) => `\\${b}`).join("")}"`;
+}
