@@ -430,6 +430,7 @@ Deno.test("serve answers the script's functions, passes arguments after --, and 
     assert.equal(await client.call("add", 2, 3), 5);
     assert.equal(await client.call("script_arg"), "first");
     assert.equal(await client.call("announce", "t", 1), 0, "publish() returns 0 once bound");
+    assert.equal(await client.call("published_at_start"), 0, "publish() works at the top level");
     await assert.rejects(client.call("print", "x"), /function 'print' not found/);
     await client.close();
     const stopped = Date.now();

@@ -34,9 +34,9 @@ answers calls until Ctrl+C. Any client of lomq or LuaOverMQ can call the
 script's global functions; the standard library stays out of reach. main() is
 not called. Arguments after -- reach the script as arg[1..n].
 
-With --pub, the script gets a global publish(topic, value) that publishes
-there (0 on success, else an errno, like pub:send). It is not callable by
-clients, and it exists once the top level has run (use it from functions).
+With --pub, the script gets a global function publish(topic, value) that
+publishes there (0 on success, else an errno, like pub:send), from its top
+level on. Clients cannot call it.
 
 Options:
   -r, --rpc URI    where to answer calls (default ${DEFAULT_RPC_URI})
@@ -73,6 +73,18 @@ export function serve(args: string[]): Promise<number> {
       scriptPath,
       args: scriptArgs,
       version: VERSION,
+      beforeScript: typeof pubUri === "string"
+        ? async (host) => {
+          const failure = await host.runChunk(publishChunk(pubUri), "=lomq serve --pub");
+          return failure && `serve: ${failure.split("\n")[0]}`;
+        }
+        : undefined,
+      afterTopLevel: typeof pubUri === "string"
+        ? async (host) => {
+          const failure = await host.runChunk(PUBLISH_KEPT_CHECK, "=lomq serve --pub");
+          return failure && `serve: ${failure.split("\n")[0]}`;
+        }
+        : undefined,
       mainOverride: (host) =>
         serveFunctions(host, scriptPath, rpcUri, typeof pubUri === "string" ? pubUri : undefined),
     });
@@ -86,13 +98,6 @@ async function serveFunctions(
   rpcUri: string,
   pubUri: string | undefined,
 ): Promise<number> {
-  if (pubUri !== undefined) {
-    const failure = await host.runChunk(publishChunk(pubUri), "=lomq serve --pub");
-    if (failure) {
-      errorLine(`lomq serve: ${failure.split("\n")[0]}`);
-      return EXIT_SERVE_FAILED;
-    }
-  }
   let rep: Socket | undefined;
   try {
     rep = createSocket("REP");
@@ -121,21 +126,21 @@ async function serveFunctions(
 }
 
 /**
- * Lua that binds the PUB socket and defines `publish`. `publish` is a callable table,
- * not a function: the dispatcher serves global *functions*, and a client must not be
- * able to publish through RPC.
+ * Lua that binds the PUB socket and defines `publish`. It runs before the script, so
+ * the dispatcher counts `publish` among the built-ins that clients cannot call.
  */
 function publishChunk(uri: string): string {
   return `
-if publish ~= nil then
-  error("the script defines its own 'publish'; --pub would replace it", 0)
-end
 local pub = LuaOverMQ.bind(${luaStringLiteral(uri)}, LuaOverMQ.PUB)
-publish = setmetatable({}, {
-  __call = function(_, topic, value) return pub:send(topic, value) end,
-  __name = "publish",
-})`;
+function publish(topic, value) return pub:send(topic, value) end
+package.loaded["lomq serve publish"] = publish`;
 }
+
+/** After the top level: a script that defined its own `publish` hid the one --pub made. */
+const PUBLISH_KEPT_CHECK = `
+if publish ~= package.loaded["lomq serve publish"] then
+  error("the script defines its own 'publish', which hides the one --pub provides; rename one of them", 0)
+end`;
 
 /** A Lua string literal for any text: every byte as a decimal escape. */
 function luaStringLiteral(text: string): string {

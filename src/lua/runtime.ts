@@ -22,8 +22,17 @@ export interface ScriptOptions {
   args?: string[];
   /** Version string exposed as `LuaOverMQ.version`. */
   version?: string;
-  /** Called after the top level ran, before OnInit/main: lets a caller add sockets. */
-  afterTopLevel?: (script: ScriptHost) => Promise<void> | void;
+  /**
+   * Runs before the script, while globals it defines are still treated as built-ins
+   * (not callable by clients): for host-provided globals such as `lomq serve`'s
+   * `publish`. Returns an error text to stop with exit code 1.
+   */
+  beforeScript?: (script: ScriptHost) => Promise<string | undefined>;
+  /**
+   * Called after the top level ran, before OnInit/main. Returns an error text to stop
+   * with exit code 1.
+   */
+  afterTopLevel?: (script: ScriptHost) => Promise<string | undefined>;
   /** Runs instead of `main()` when given (e.g. `lomq serve`). */
   mainOverride?: (script: ScriptHost) => Promise<number>;
 }
@@ -108,6 +117,12 @@ export async function runScript(options: ScriptOptions): Promise<number> {
   if (engine.pcall(L, 1, 0) !== 0) {
     throw new Error(`internal error in the Lua prelude: ${engine.api.describe(L, -1)}`);
   }
+  const setupFailure = await options.beforeScript?.(host);
+  if (setupFailure) {
+    errorLine(`lomq: ${setupFailure}`);
+    await bindings.closeAll(0);
+    return EXIT_SCRIPT_ERROR;
+  }
   bindings.dispatcher.snapshotBuiltins();
 
   const compileError = engine.load(L, source, "@" + scriptPath);
@@ -123,7 +138,11 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     engine.m._lua_settop(top.thread, 0);
     if (!top.ok) return scriptFailed(top.message, top.traceback);
 
-    await options.afterTopLevel?.(host);
+    const afterFailure = await options.afterTopLevel?.(host);
+    if (afterFailure) {
+      errorLine(`lomq: ${afterFailure}`);
+      return EXIT_SCRIPT_ERROR;
+    }
 
     if (engine.getGlobal(L, "OnInit") === LuaType.FUNCTION) {
       engine.api.pushString(L, resolve(scriptPath));
