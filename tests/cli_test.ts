@@ -7,36 +7,20 @@ import { Histogram } from "../src/cli/histogram.ts";
 import config from "../deno.json" with { type: "json" };
 import {
   freePort,
+  FUNCTIONS_SCRIPT,
   lomqCommand,
   LomqProcess,
   ROOT,
+  startServe,
   startServer,
-  waitForPort,
 } from "./helpers/lomq.ts";
 
 const SERVER = `${ROOT}tests/fixtures/server.lua`;
-const FUNCTIONS = `${ROOT}tests/fixtures/functions.lua`;
+const FUNCTIONS = FUNCTIONS_SCRIPT;
 
 /** Runs lomq to its end. */
 function lomq(args: string[], ms = 20000): ReturnType<LomqProcess["finish"]> {
   return new LomqProcess(args).finish(ms);
-}
-
-/** `lomq serve functions.lua` with a PUB endpoint; resolves once it accepts calls. */
-async function startServe(): Promise<{ server: LomqProcess; rpc: string; pub: string }> {
-  const rpcPort = freePort();
-  const pubPort = freePort();
-  const rpc = `tcp://127.0.0.1:${rpcPort}`;
-  const pub = `tcp://127.0.0.1:${pubPort}`;
-  const server = new LomqProcess(["serve", FUNCTIONS, "--rpc", rpc, "--pub", pub, "--", "first"]);
-  try {
-    await waitForPort(rpcPort);
-  } catch (error) {
-    server.kill("SIGKILL");
-    const out = await server.finish(5000);
-    throw new Error(`${(error as Error).message}\nlomq serve stderr:\n${out.stderr}`);
-  }
-  return { server, rpc, pub };
 }
 
 /** A lomq process whose stdout is read line by line while it runs. */
@@ -203,7 +187,7 @@ Deno.test("call prints results as JSON with exact integers, visible floats and $
 });
 
 Deno.test("call: ERROR replies exit 1 with the message on stderr; no server or no reply exits 3 naming the address", async () => {
-  const { server, rpc } = await startServe();
+  const { server, rpc } = await startServe(["first"]);
   const deadPort = freePort();
   const dead = `tcp://127.0.0.1:${deadPort}`;
   try {
@@ -240,7 +224,7 @@ Deno.test("call: ERROR replies exit 1 with the message on stderr; no server or n
 // ---- sub -------------------------------------------------------------------------------
 
 Deno.test("sub prints one JSON line per publication, filters topics, and Ctrl+C exits 0", async () => {
-  const { server, rpc, pub } = await startServe();
+  const { server, rpc, pub } = await startServe(["first"]);
   const client = new Client(rpc);
   const sub = new StreamingLomq(["sub", "--uri", pub, "q.", "z"]);
   try {
@@ -294,7 +278,7 @@ Deno.test("sub prints one JSON line per publication, filters topics, and Ctrl+C 
 });
 
 Deno.test("sub --count N exits 0 by itself after N messages", async () => {
-  const { server, rpc, pub } = await startServe();
+  const { server, rpc, pub } = await startServe(["first"]);
   const client = new Client(rpc);
   const sub = new StreamingLomq(["sub", "-u", pub, "--count", "3"]);
   try {
@@ -323,7 +307,7 @@ Deno.test("sub --count N exits 0 by itself after N messages", async () => {
 // ---- bench -----------------------------------------------------------------------------
 
 Deno.test("bench --json against a real server returns sane numbers", async () => {
-  const { server, rpc } = await startServe();
+  const { server, rpc } = await startServe(["first"]);
   try {
     const out = await lomq(
       [
@@ -378,7 +362,7 @@ Deno.test("bench --json against a real server returns sane numbers", async () =>
 });
 
 Deno.test("bench: a duration run, ERROR replies counted as errors, the text report", async () => {
-  const { server, rpc } = await startServe();
+  const { server, rpc } = await startServe(["first"]);
   try {
     const [timed, failing] = await Promise.all([
       lomq(["bench", "-u", rpc, "--duration", "1", "--json"], 30000),
@@ -424,7 +408,7 @@ Deno.test("bench against a port where nothing listens exits 3 naming the address
 // ---- serve -----------------------------------------------------------------------------
 
 Deno.test("serve answers the script's functions, passes arguments after --, and Ctrl+C exits 0", async () => {
-  const { server, rpc } = await startServe();
+  const { server, rpc } = await startServe(["first"]);
   const client = new Client(rpc);
   try {
     assert.equal(await client.call("add", 2, 3), 5);

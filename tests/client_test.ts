@@ -12,37 +12,12 @@ import {
   Subscriber,
 } from "../mod.ts";
 import { createSocket } from "../src/zmtp/mod.ts";
-import {
-  freePort,
-  LomqProcess,
-  ROOT,
-  runPython,
-  startServer,
-  waitForPort,
-} from "./helpers/lomq.ts";
+import { freePort, ROOT, runPython, startServe, startServer, waitForPort } from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const SERVER = `${ROOT}tests/fixtures/server.lua`;
-const FUNCTIONS = `${ROOT}tests/fixtures/functions.lua`;
 const decode = createDecoder();
 const python = (await pythonForInterop()) ?? "python3";
-
-/** `lomq serve functions.lua` with a PUB endpoint; resolves once it accepts calls. */
-async function startServe(): Promise<{ lomq: LomqProcess; rpc: string; pub: string }> {
-  const rpcPort = freePort();
-  const pubPort = freePort();
-  const rpc = `tcp://127.0.0.1:${rpcPort}`;
-  const pub = `tcp://127.0.0.1:${pubPort}`;
-  const lomq = new LomqProcess(["serve", FUNCTIONS, "--rpc", rpc, "--pub", pub]);
-  try {
-    await waitForPort(rpcPort);
-  } catch (error) {
-    lomq.kill("SIGKILL");
-    const out = await lomq.finish(5000);
-    throw new Error(`${(error as Error).message}\nlomq serve stderr:\n${out.stderr}`);
-  }
-  return { lomq, rpc, pub };
-}
 
 Deno.test("100 concurrent calls are pipelined over one connection and each gets its own reply", async () => {
   const { lomq, uri } = await startServer(SERVER);
@@ -228,7 +203,7 @@ Deno.test("an ERROR reply rejects with RpcError carrying the server's message or
 });
 
 Deno.test("after a timeout the client keeps working and the late reply is not mistaken for another", async () => {
-  const { lomq, rpc } = await startServe();
+  const { server: lomq, rpc } = await startServe();
   const client = new Client(rpc, { timeoutMs: 5000 });
   try {
     const started = Date.now();
@@ -278,7 +253,7 @@ Deno.test("a call to an address where nothing listens times out saying it could 
 });
 
 Deno.test("abort signals and close() end pending calls; a closed client refuses calls", async () => {
-  const { lomq, rpc } = await startServe();
+  const { server: lomq, rpc } = await startServe();
   const client = new Client(rpc);
   try {
     const controller = new AbortController();
@@ -296,7 +271,7 @@ Deno.test("abort signals and close() end pending calls; a closed client refuses 
 });
 
 Deno.test("Subscriber iterates what serve --pub publishes, filtered by topic prefix", async () => {
-  const { lomq, rpc, pub } = await startServe();
+  const { server: lomq, rpc, pub } = await startServe();
   const client = new Client(rpc);
   const subscriber = new Subscriber(pub, ["q."]);
   try {

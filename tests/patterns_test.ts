@@ -6,6 +6,7 @@ import {
   LomqProcess,
   ROOT,
   runPython,
+  spawnPython,
   startServer,
   waitForPort,
 } from "./helpers/lomq.ts";
@@ -13,20 +14,6 @@ import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const FIXTURES = `${ROOT}tests/fixtures`;
 const python = (await pythonForInterop()) ?? "python3";
-
-/** A Python process the test runs alongside lomq and kills when done. */
-function spawnPython(
-  code: string,
-): { child: Deno.ChildProcess; output: Promise<Deno.CommandOutput> } {
-  const child = new Deno.Command(python, {
-    args: ["-c", code],
-    env: { PYTHONPATH: `${ROOT}tests/helpers` },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return { child, output: child.output() };
-}
 
 function kill(child: Deno.ChildProcess): void {
   try {
@@ -114,7 +101,9 @@ Deno.test({
   async fn() {
     const pubPort = freePort();
     const pullPort = freePort();
-    const publisher = spawnPython(`
+    const publisher = spawnPython(
+      python,
+      `
 import zmq, msgpack, time
 ctx = zmq.Context()
 pub = ctx.socket(zmq.PUB); pub.setsockopt(zmq.LINGER, 0)
@@ -129,7 +118,8 @@ while time.time() < deadline:
     pub.send_multipart([b"a.price", msgpack.packb(100.0 + i)])
     i += 1
     time.sleep(0.02)
-`);
+`,
+    );
     const lomq = new LomqProcess([
       `${FIXTURES}/lua_sub.lua`,
       `tcp://127.0.0.1:${pubPort}`,
@@ -157,13 +147,16 @@ Deno.test({
   async fn() {
     const front = freePort();
     const back = freePort();
-    const broker = spawnPython(`
+    const broker = spawnPython(
+      python,
+      `
 import zmq
 ctx = zmq.Context()
 f = ctx.socket(zmq.ROUTER); f.bind("tcp://127.0.0.1:${front}")
 b = ctx.socket(zmq.DEALER); b.bind("tcp://127.0.0.1:${back}")
 zmq.proxy(f, b)
-`);
+`,
+    );
     const workers = ["w1", "w2"].map((name) =>
       new LomqProcess([`${FIXTURES}/worker.lua`, `tcp://127.0.0.1:${back}`, name])
     );

@@ -1,27 +1,9 @@
 // clients/python/lomq_client.py (pyzmq + msgpack) against lomq as a real process.
 import assert from "node:assert/strict";
-import { freePort, LomqProcess, ROOT, runPython, waitForPort } from "./helpers/lomq.ts";
+import { ROOT, runPython, startServe } from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
-const FUNCTIONS = `${ROOT}tests/fixtures/functions.lua`;
 const python = (await pythonForInterop()) ?? "python3";
-
-/** `lomq serve functions.lua` with a PUB endpoint; resolves once it accepts calls. */
-async function startServe(): Promise<{ server: LomqProcess; rpc: string; pub: string }> {
-  const rpcPort = freePort();
-  const pubPort = freePort();
-  const rpc = `tcp://127.0.0.1:${rpcPort}`;
-  const pub = `tcp://127.0.0.1:${pubPort}`;
-  const server = new LomqProcess(["serve", FUNCTIONS, "--rpc", rpc, "--pub", pub]);
-  try {
-    await waitForPort(rpcPort);
-  } catch (error) {
-    server.kill("SIGKILL");
-    const out = await server.finish(5000);
-    throw new Error(`${(error as Error).message}\nlomq serve stderr:\n${out.stderr}`);
-  }
-  return { server, rpc, pub };
-}
 
 /** Runs Python with lomq_client importable; `print(json.dumps(out))` ends the script. */
 async function runClient(body: string): Promise<unknown> {

@@ -18,23 +18,20 @@ import {
   createSocket,
   type Frames,
   type Socket,
+  SOCKET_TYPES,
   type SocketOptions,
   type SocketType,
   ZmqError,
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
 
-/** Numeric socket types of the original LuaOverMQ (libzmq's numbering). */
-export const SOCKET_TYPES: readonly (SocketType | undefined)[] = [
+/**
+ * Socket types by the original LuaOverMQ's numbers (libzmq's numbering, 1 PUB to
+ * 8 PUSH), which is the order the ZMTP layer lists them in.
+ */
+export const SOCKET_TYPES_BY_NUMBER: readonly (SocketType | undefined)[] = [
   undefined,
-  "PUB",
-  "SUB",
-  "REQ",
-  "REP",
-  "DEALER",
-  "ROUTER",
-  "PULL",
-  "PUSH",
+  ...SOCKET_TYPES,
 ];
 
 const SOCKET_METATABLE = "LuaOverMQ.socket";
@@ -563,7 +560,7 @@ function socketTypeArg(L: LuaState, engine: LuaEngine, how: string): SocketType 
   let name: SocketType | undefined;
   if (type === LuaType.NUMBER) {
     const n = Number(m._lua_tonumberx(L, 2, 0));
-    name = SOCKET_TYPES[n];
+    name = SOCKET_TYPES_BY_NUMBER[n];
     if (!name) {
       throw new Error(
         `LuaOverMQ.${how}: unknown socket type ${n} (1 PUB, 2 SUB, 3 REQ, 4 REP, 5 DEALER, 6 ROUTER, 7 PULL, 8 PUSH)`,

@@ -105,6 +105,22 @@ export class LomqProcess {
   }
 }
 
+/**
+ * Starts lomq with `args` and waits until something listens on `port`; when nothing
+ * does, kills it and throws with its stderr.
+ */
+export async function startLomq(args: string[], port: number): Promise<LomqProcess> {
+  const lomq = new LomqProcess(args);
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    lomq.kill("SIGKILL");
+    const out = await lomq.finish(5000);
+    throw new Error(`${(error as Error).message}\nlomq ${args[0]} stderr:\n${out.stderr}`);
+  }
+  return lomq;
+}
+
 /** Starts lomq on a script whose arg[1] is its RPC endpoint and waits for the port. */
 export async function startServer(
   script: string,
@@ -112,22 +128,30 @@ export async function startServer(
 ): Promise<{ lomq: LomqProcess; port: number; uri: string }> {
   const port = freePort();
   const uri = `tcp://127.0.0.1:${port}`;
-  const lomq = new LomqProcess([script, uri, ...extraArgs]);
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    lomq.kill("SIGKILL");
-    const out = await lomq.finish(5000);
-    throw new Error(`${(error as Error).message}\nlomq stderr:\n${out.stderr}`);
-  }
+  const lomq = await startLomq([script, uri, ...extraArgs], port);
   return { lomq, port, uri };
 }
 
-/**
- * Runs Python code with the tests' helpers importable (`from rpc_client import ...`).
- * Returns stdout; throws with stderr when Python fails.
- */
-export async function runPython(python: string, code: string, ms = 30000): Promise<string> {
+/** The script `lomq serve` runs in the tests: functions only, no main(). */
+export const FUNCTIONS_SCRIPT = `${ROOT}tests/fixtures/functions.lua`;
+
+/** `lomq serve functions.lua` with a PUB endpoint; resolves once it accepts calls. */
+export async function startServe(
+  scriptArgs: string[] = [],
+): Promise<{ server: LomqProcess; rpc: string; pub: string }> {
+  const rpcPort = freePort();
+  const rpc = `tcp://127.0.0.1:${rpcPort}`;
+  const pub = `tcp://127.0.0.1:${freePort()}`;
+  const args = ["serve", FUNCTIONS_SCRIPT, "--rpc", rpc, "--pub", pub];
+  if (scriptArgs.length > 0) args.push("--", ...scriptArgs);
+  return { server: await startLomq(args, rpcPort), rpc, pub };
+}
+
+/** Starts Python code with the tests' helpers importable; the caller ends it. */
+export function spawnPython(
+  python: string,
+  code: string,
+): { child: Deno.ChildProcess; output: Promise<Deno.CommandOutput> } {
   const child = new Deno.Command(python, {
     args: ["-c", code],
     env: { PYTHONPATH: `${ROOT}tests/helpers` },
@@ -135,6 +159,15 @@ export async function runPython(python: string, code: string, ms = 30000): Promi
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  return { child, output: child.output() };
+}
+
+/**
+ * Runs Python code with the tests' helpers importable (`from rpc_client import ...`).
+ * Returns stdout; throws with stderr when Python fails.
+ */
+export async function runPython(python: string, code: string, ms = 30000): Promise<string> {
+  const { child, output } = spawnPython(python, code);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -142,7 +175,7 @@ export async function runPython(python: string, code: string, ms = 30000): Promi
       // gone
     }
   }, ms);
-  const out = await child.output();
+  const out = await output;
   clearTimeout(timer);
   const stdout = new TextDecoder().decode(out.stdout);
   if (!out.success) {
