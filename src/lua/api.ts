@@ -46,6 +46,12 @@ export const RIDX_GLOBALS = 2n;
 /** `LUA_MULTRET`. */
 export const MULTRET = -1;
 
+/**
+ * Returned by a host function made with {@link LuaApi.cfunction} to yield its thread
+ * with no values; the thread resumes in {@link LuaApi.yieldContinuation}.
+ */
+export const YIELD = -1;
+
 /** The subset of the emscripten module lomq uses. */
 export interface LuaModule {
   HEAPU8: Uint8Array;
@@ -135,6 +141,8 @@ export class LuaApi {
   /** A 4-byte cell for `size_t*` out-parameters. */
   readonly lenPtr: number;
   #cstrings = new Map<string, number>();
+  /** The `lua_KFunction` a yielded host function resumes in (set by the engine). */
+  yieldContinuation = 0;
 
   constructor(module: LuaModule) {
     this.m = module;
@@ -228,12 +236,20 @@ export class LuaApi {
    */
   cfunction(fn: HostFunction): number {
     return this.m.addFunction((L: LuaState) => {
+      let results: number;
       try {
-        return fn(L);
+        results = fn(L);
       } catch (error) {
         if (error === Infinity) throw error;
         return this.raise(L, error instanceof Error ? error.message : String(error));
       }
+      // Yield outside the try block: emscripten unwinds by throwing, and a catch that
+      // rethrows doubles the cost of the busiest path (a server waiting for requests).
+      if (results === YIELD) {
+        this.m._lua_settop(L, 0);
+        return this.m._lua_yieldk(L, 0, 0, this.yieldContinuation);
+      }
+      return results;
     }, "ii");
   }
 

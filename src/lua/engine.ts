@@ -20,6 +20,7 @@ import {
   MULTRET,
   REGISTRY_INDEX,
   RIDX_GLOBALS,
+  YIELD,
 } from "./api.ts";
 import { Decoder, Encoder } from "./codec.ts";
 import { wasmLocation } from "./wasm.ts";
@@ -100,7 +101,6 @@ export class LuaEngine {
 
   #pending: PendingOperation | undefined;
   #nresPtr: number;
-  #raiseContinuation: number;
 
   private constructor(module: LuaModule) {
     this.api = new LuaApi(module);
@@ -113,7 +113,7 @@ export class LuaEngine {
     this.encoder = new Encoder(this.api);
     // Continuation for waiting host functions: the host resumes with (ok, values...);
     // a false ok raises the second value as the error, in the script's own frame.
-    this.#raiseContinuation = m.addFunction((L: LuaState) => {
+    this.api.yieldContinuation = m.addFunction((L: LuaState) => {
       const top = m._lua_gettop(L);
       if (!m._lua_toboolean(L, 1)) {
         m._lua_settop(L, 2);
@@ -198,7 +198,8 @@ export class LuaEngine {
 
   /**
    * Yields the running host thread `L` from inside a host function, handing `operation`
-   * to the driver. Must be the host function's return value. Raises a Lua error when
+   * to the driver. Must be the host function's return value (a {@link YIELD} request
+   * that {@link LuaApi.cfunction} carries out). Raises a Lua error when
    * `L` is not a host-driven thread (a coroutine of the script, or a call from the host),
    * since only host threads can be suspended for I/O.
    */
@@ -211,8 +212,7 @@ export class LuaEngine {
       );
     }
     this.#pending = operation;
-    this.api.m._lua_settop(L, 0);
-    return this.api.m._lua_yieldk(L, 0, 0, this.#raiseContinuation);
+    return YIELD;
   }
 
   /**
@@ -243,32 +243,22 @@ export class LuaEngine {
           nargs = 0;
           continue;
         }
-        const performed = this.#perform(thread, operation);
-        nargs = typeof performed === "number" ? performed : await performed;
+        // The operation pushes its results after a `true` status; a failure replaces
+        // them with `false, message`, which the continuation raises in the script.
+        m._lua_pushboolean(thread, 1);
+        try {
+          const pushed = operation(thread);
+          nargs = 1 + (typeof pushed === "number" ? pushed : await pushed);
+        } catch (error) {
+          m._lua_settop(thread, 0);
+          m._lua_pushboolean(thread, 0);
+          this.api.pushString(thread, error instanceof Error ? error.message : String(error));
+          nargs = 2;
+        }
       }
     } finally {
       this.hostThreads.delete(thread);
     }
-  }
-
-  /** Runs a pending operation; pushes `true, results...` or `false, message`. */
-  #perform(thread: LuaState, operation: PendingOperation): number | Promise<number> {
-    const m = this.api.m;
-    const failed = (error: unknown): number => {
-      m._lua_settop(thread, 0);
-      m._lua_pushboolean(thread, 0);
-      this.api.pushString(thread, error instanceof Error ? error.message : String(error));
-      return 2;
-    };
-    m._lua_pushboolean(thread, 1);
-    let pushed: number | Promise<number>;
-    try {
-      pushed = operation(thread);
-    } catch (error) {
-      return failed(error);
-    }
-    if (typeof pushed === "number") return 1 + pushed;
-    return pushed.then((n) => 1 + n, failed);
   }
 
   #failure(thread: LuaState): { message: string; traceback: string } {
