@@ -401,3 +401,48 @@ Deno.test("a bind that fails raises a Lua error naming the address and the reaso
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a signal ends a script without OnStop with exit 0; OnStop's deadline forces the exit", async () => {
+  const script = `${ROOT}tests/fixtures/stopper.lua`;
+  const noStopPort = freePort();
+  const slowPort = freePort();
+  const noStop = new LomqProcess([script, "no-onstop", `tcp://127.0.0.1:${noStopPort}`]);
+  const slow = new LomqProcess([script, "slow-stop", `tcp://127.0.0.1:${slowPort}`]);
+  try {
+    await Promise.all([waitForPort(noStopPort), waitForPort(slowPort)]);
+    noStop.kill("SIGTERM");
+    const started = Date.now();
+    slow.kill("SIGTERM");
+    const [a, b] = await Promise.all([noStop.finish(10000), slow.finish(10000)]);
+    const elapsed = Date.now() - started;
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 143, b.stderr);
+    assert.match(b.stderr, /giving main 300 ms/);
+    assert.match(b.stderr, /did not return within 300 ms of OnStop/);
+    assert.ok(elapsed >= 250 && elapsed < 3000, `forced after ${elapsed} ms`);
+  } finally {
+    noStop.kill("SIGKILL");
+    slow.kill("SIGKILL");
+  }
+});
+
+Deno.test("a second Ctrl+C exits at once even while OnStop's deadline runs", async () => {
+  const port = freePort();
+  const lomq = new LomqProcess([
+    `${ROOT}tests/fixtures/stopper.lua`,
+    "slow-stop",
+    `tcp://127.0.0.1:${port}`,
+  ]);
+  try {
+    await waitForPort(port);
+    lomq.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 100));
+    lomq.kill("SIGINT");
+    const out = await lomq.finish(10000);
+    assert.equal(out.code, 130, out.stderr);
+    assert.match(out.stderr, /second SIGINT: exiting now/);
+    assert.doesNotMatch(out.stderr, /did not return within/);
+  } finally {
+    lomq.kill("SIGKILL");
+  }
+});

@@ -233,3 +233,37 @@ print(json.dumps(out))
     }
   },
 });
+
+Deno.test({
+  name: "a Lua PUSH waits at its high-water mark instead of dropping: all 200 arrive in order",
+  ignore: skipInterop,
+  async fn() {
+    const port = freePort();
+    const lomq = new LomqProcess([`${FIXTURES}/pusher.lua`, `tcp://127.0.0.1:${port}`, "200"]);
+    try {
+      // The PULL binds only after a while: lomq's queue fills to its HWM of 5 and waits.
+      const stdout = await runPython(
+        python,
+        `
+import zmq, msgpack, json, time
+time.sleep(0.5)
+ctx = zmq.Context()
+pull = ctx.socket(zmq.PULL); pull.setsockopt(zmq.LINGER, 0); pull.setsockopt(zmq.RCVHWM, 5)
+pull.bind("tcp://127.0.0.1:${port}")
+got = []
+while len(got) < 200 and pull.poll(5000):
+    topic, payload = pull.recv_multipart()
+    got.append(msgpack.unpackb(payload))
+    time.sleep(0.001)
+print(json.dumps(got))
+`,
+      );
+      assert.deepEqual(JSON.parse(stdout), [...Array(200).keys()].map((i) => i + 1));
+      const out = await lomq.finish(10000);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout, "failed\t0\n");
+    } finally {
+      lomq.kill("SIGKILL");
+    }
+  },
+});

@@ -397,6 +397,18 @@ export class LuaOverMQBindings {
     }
     const sent = binding.socket.trySend(frames);
     binding.errno = sent ? 0 : binding.socket.lastErrno || EAGAIN;
+    // PUSH and DEALER wait for room at the high-water mark, as in libzmq, where the
+    // script can wait; from an RPC handler or a coroutine they report EAGAIN instead.
+    const blocks = binding.type === "PUSH" || binding.type === "DEALER";
+    if (binding.errno === EAGAIN && blocks && engine.hostThreads.has(L)) {
+      const copies = frames.map((frame) => frame.slice()); // the encoder's view is reused
+      return engine.wait(L, "send()", async (T) => {
+        const ok = await binding.socket.send(copies);
+        binding.errno = ok ? 0 : binding.socket.lastErrno || ETERM;
+        m._lua_pushinteger(T, BigInt(binding.errno));
+        return 1;
+      });
+    }
     m._lua_pushinteger(L, BigInt(binding.errno));
     return 1;
   }

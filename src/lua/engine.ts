@@ -100,6 +100,7 @@ export class LuaEngine {
   readonly hostThreads: Set<LuaState> = new Set();
 
   #pending: PendingOperation | undefined;
+  #halted = false;
   #nresPtr: number;
 
   private constructor(module: LuaModule) {
@@ -129,6 +130,19 @@ export class LuaEngine {
       LuaWasm.initialize(await wasmLocation())
     );
     return new LuaEngine(directExports(wasm.module as unknown as LuaModule, exports));
+  }
+
+  /**
+   * Stops driving scripts: a thread waiting now is never resumed, and {@link run}
+   * reports it finished. For a stop that the script has no OnStop to take part in.
+   */
+  halt(): void {
+    this.#halted = true;
+  }
+
+  /** Whether {@link halt} was called. */
+  get halted(): boolean {
+    return this.#halted;
   }
 
   /** The raw exports. */
@@ -249,6 +263,7 @@ export class LuaEngine {
         try {
           const pushed = operation(thread);
           nargs = 1 + (typeof pushed === "number" ? pushed : await pushed);
+          if (this.#halted) return { ok: true, results: 0, thread };
         } catch (error) {
           m._lua_settop(thread, 0);
           m._lua_pushboolean(thread, 0);

@@ -138,12 +138,14 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     engine.m._lua_settop(top.thread, 0);
     if (!top.ok) return scriptFailed(top.message, top.traceback);
 
+    if (engine.halted) return EXIT_OK;
     const afterFailure = await options.afterTopLevel?.(host);
     if (afterFailure) {
       errorLine(`lomq: ${afterFailure}`);
       return EXIT_SCRIPT_ERROR;
     }
 
+    if (engine.halted) return EXIT_OK;
     if (engine.getGlobal(L, "OnInit") === LuaType.FUNCTION) {
       engine.api.pushString(L, resolve(scriptPath));
       const init = await engine.run(L, 1);
@@ -153,6 +155,7 @@ export async function runScript(options: ScriptOptions): Promise<number> {
       engine.m._lua_settop(L, -2);
     }
 
+    if (engine.halted) return EXIT_OK;
     if (options.mainOverride) return await options.mainOverride(host);
 
     if (engine.getGlobal(L, "main") === LuaType.FUNCTION) {
@@ -221,8 +224,10 @@ class StopSignals {
     const D = engine.callThread;
     engine.m._lua_settop(D, 0);
     if (engine.getGlobal(D, "OnStop") !== LuaType.FUNCTION) {
-      // No OnStop: nothing in the script will end its loop, so close and leave.
-      void this.#bindings.closeAll(100).finally(() => Deno.exit(EXIT_OK));
+      // No OnStop: nothing in the script will end its loop, so the script is not resumed
+      // again; runScript then closes the sockets and returns 0.
+      engine.m._lua_settop(D, 0);
+      engine.halt();
       return;
     }
     let waitMs = DEFAULT_STOP_WAIT_MS;
