@@ -79,11 +79,6 @@ function directExports(module: LuaModule, exports: WebAssembly.Exports | undefin
   return direct as unknown as LuaModule;
 }
 
-/** Thrown by a host operation to raise a Lua error in the resumed thread. */
-export class LuaRaise extends Error {
-  override name = "LuaRaise";
-}
-
 /** One Lua state with lomq's host plumbing. */
 export class LuaEngine {
   /** Raw API helpers. */

@@ -7,7 +7,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { type LuaState, LuaType } from "./api.ts";
-import { delay, LuaOverMQBindings } from "./bindings.ts";
+import { LuaOverMQBindings } from "./bindings.ts";
 import { LuaEngine } from "./engine.ts";
 import { preludeSource } from "./prelude.ts";
 
@@ -359,4 +359,3 @@ function pushSearcher(engine: LuaEngine, scriptPath: string): void {
   m._lua_pushcclosure(engine.L, fn, 0);
 }
 
-export { delay };
