@@ -446,3 +446,51 @@ Deno.test("a second Ctrl+C exits at once even while OnStop's deadline runs", asy
     lomq.kill("SIGKILL");
   }
 });
+
+Deno.test({
+  name: "fuzz: 2000 random and mutated requests each get a reply, and the server keeps serving",
+  ignore: skipInterop,
+  async fn() {
+    const { lomq, uri } = await startServer(SERVER);
+    try {
+      const stdout = await runPython(
+        python,
+        `
+import zmq, msgpack, json, random
+random.seed(20261125)
+ctx = zmq.Context()
+s = ctx.socket(zmq.REQ)
+s.setsockopt(zmq.RCVTIMEO, 5000)
+s.setsockopt(zmq.LINGER, 0)
+s.connect(${JSON.stringify(uri)})
+valid = [msgpack.packb(x) for x in [["add", 1, 2], ["echo", [1, {"a": b"x"}], 2.5], ["types", None, True], ["keys"]]]
+statuses = {}
+for i in range(2000):
+    kind = i % 3
+    if kind == 0:
+        body = bytes(random.getrandbits(8) for _ in range(random.randint(0, 40)))
+    else:
+        body = bytearray(random.choice(valid))
+        for _ in range(random.randint(1, 4)):
+            body[random.randrange(len(body))] = random.getrandbits(8)
+        body = bytes(body[:random.randint(1, len(body))]) if kind == 2 else bytes(body)
+    s.send(body)
+    status, payload = s.recv_multipart()
+    msgpack.unpackb(payload, strict_map_key=False, raw=True)
+    statuses[status.decode()] = statuses.get(status.decode(), 0) + 1
+s.send(msgpack.packb(["add", 40, 2]))
+status, payload = s.recv_multipart()
+print(json.dumps({"statuses": statuses, "last": [status.decode(), msgpack.unpackb(payload)]}))
+`,
+        60000,
+      );
+      const result = JSON.parse(stdout) as { statuses: Record<string, number>; last: unknown };
+      const total = Object.values(result.statuses).reduce((a, b) => a + b, 0);
+      assert.equal(total, 2000, stdout);
+      assert.deepEqual(Object.keys(result.statuses).sort().filter((k) => k !== "OK"), ["ERROR"]);
+      assert.deepEqual(result.last, ["OK", 42]);
+    } finally {
+      await lomq.stop();
+    }
+  },
+});
