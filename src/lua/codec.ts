@@ -28,6 +28,9 @@ export class CodecError extends Error {
 
 const INT64_MAX = 0x7fffffffffffffffn;
 
+/** -32..255 as BigInt, so the commonest integers cross into Lua without an allocation. */
+const SMALL_INTEGERS: readonly bigint[] = Array.from({ length: 288 }, (_, i) => BigInt(i - 32));
+
 /** Table forms forced by `LuaOverMQ.array` / `LuaOverMQ.map`. */
 export const FORM_ARRAY = 1;
 /** See {@link FORM_ARRAY}. */
@@ -37,7 +40,7 @@ export const FORM_MAP = 2;
 export class Decoder {
   #api: LuaApi;
   #buf: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(new ArrayBuffer(0));
+  #viewCache: DataView | undefined;
   #pos = 0;
 
   constructor(api: LuaApi) {
@@ -137,8 +140,14 @@ export class Decoder {
 
   #reset(bytes: Uint8Array): void {
     this.#buf = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#viewCache = undefined;
     this.#pos = 0;
+  }
+
+  /** Made on first use: most requests hold only one-byte integers and short strings. */
+  get #view(): DataView {
+    const buf = this.#buf;
+    return this.#viewCache ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   #need(n: number): void {
@@ -151,10 +160,9 @@ export class Decoder {
     const m = this.#api.m;
     this.#need(1);
     const buf = this.#buf;
-    const view = this.#view;
     const b = buf[this.#pos++];
-    if (b <= 0x7f) return m._lua_pushinteger(L, BigInt(b));
-    if (b >= 0xe0) return m._lua_pushinteger(L, BigInt(b - 0x100));
+    if (b <= 0x7f) return m._lua_pushinteger(L, SMALL_INTEGERS[b + 32]);
+    if (b >= 0xe0) return m._lua_pushinteger(L, SMALL_INTEGERS[b - 0x100 + 32]);
     if ((b & 0xe0) === 0xa0) return this.#pushBytes(L, b & 0x1f);
     if ((b & 0xf0) === 0x90) return this.#pushArray(L, b & 0x0f, depth);
     if ((b & 0xf0) === 0x80) return this.#pushMap(L, b & 0x0f, depth);
@@ -175,36 +183,36 @@ export class Decoder {
       case 0xda:
         this.#need(2);
         this.#pos += 2;
-        return this.#pushBytes(L, view.getUint16(p));
+        return this.#pushBytes(L, this.#view.getUint16(p));
       case 0xc6:
       case 0xdb:
         this.#need(4);
         this.#pos += 4;
-        return this.#pushBytes(L, view.getUint32(p));
+        return this.#pushBytes(L, this.#view.getUint32(p));
       case 0xca:
         this.#need(4);
         this.#pos += 4;
-        return m._lua_pushnumber(L, view.getFloat32(p));
+        return m._lua_pushnumber(L, this.#view.getFloat32(p));
       case 0xcb:
         this.#need(8);
         this.#pos += 8;
-        return m._lua_pushnumber(L, view.getFloat64(p));
+        return m._lua_pushnumber(L, this.#view.getFloat64(p));
       case 0xcc:
         this.#need(1);
         this.#pos += 1;
-        return m._lua_pushinteger(L, BigInt(buf[p]));
+        return m._lua_pushinteger(L, SMALL_INTEGERS[buf[p] + 32]);
       case 0xcd:
         this.#need(2);
         this.#pos += 2;
-        return m._lua_pushinteger(L, BigInt(view.getUint16(p)));
+        return m._lua_pushinteger(L, BigInt(this.#view.getUint16(p)));
       case 0xce:
         this.#need(4);
         this.#pos += 4;
-        return m._lua_pushinteger(L, BigInt(view.getUint32(p)));
+        return m._lua_pushinteger(L, BigInt(this.#view.getUint32(p)));
       case 0xcf: {
         this.#need(8);
         this.#pos += 8;
-        const v = view.getBigUint64(p);
+        const v = this.#view.getBigUint64(p);
         if (v > INT64_MAX) {
           throw new CodecError(
             `integer ${v} is above the largest Lua integer (${INT64_MAX}); send it as a string or a float`,
@@ -215,51 +223,51 @@ export class Decoder {
       case 0xd0:
         this.#need(1);
         this.#pos += 1;
-        return m._lua_pushinteger(L, BigInt(view.getInt8(p)));
+        return m._lua_pushinteger(L, BigInt(this.#view.getInt8(p)));
       case 0xd1:
         this.#need(2);
         this.#pos += 2;
-        return m._lua_pushinteger(L, BigInt(view.getInt16(p)));
+        return m._lua_pushinteger(L, BigInt(this.#view.getInt16(p)));
       case 0xd2:
         this.#need(4);
         this.#pos += 4;
-        return m._lua_pushinteger(L, BigInt(view.getInt32(p)));
+        return m._lua_pushinteger(L, BigInt(this.#view.getInt32(p)));
       case 0xd3:
         this.#need(8);
         this.#pos += 8;
-        return m._lua_pushinteger(L, view.getBigInt64(p));
+        return m._lua_pushinteger(L, this.#view.getBigInt64(p));
       case 0xdc:
         this.#need(2);
         this.#pos += 2;
-        return this.#pushArray(L, view.getUint16(p), depth);
+        return this.#pushArray(L, this.#view.getUint16(p), depth);
       case 0xdd:
         this.#need(4);
         this.#pos += 4;
-        return this.#pushArray(L, view.getUint32(p), depth);
+        return this.#pushArray(L, this.#view.getUint32(p), depth);
       case 0xde:
         this.#need(2);
         this.#pos += 2;
-        return this.#pushMap(L, view.getUint16(p), depth);
+        return this.#pushMap(L, this.#view.getUint16(p), depth);
       case 0xdf:
         this.#need(4);
         this.#pos += 4;
-        return this.#pushMap(L, view.getUint32(p), depth);
+        return this.#pushMap(L, this.#view.getUint32(p), depth);
       case 0xd4:
       case 0xd5:
       case 0xd6:
       case 0xd7:
       case 0xd8:
         this.#need(1);
-        throw new CodecError(extMessage(view.getInt8(p)));
+        throw new CodecError(extMessage(this.#view.getInt8(p)));
       case 0xc7:
         this.#need(2);
-        throw new CodecError(extMessage(view.getInt8(p + 1)));
+        throw new CodecError(extMessage(this.#view.getInt8(p + 1)));
       case 0xc8:
         this.#need(3);
-        throw new CodecError(extMessage(view.getInt8(p + 2)));
+        throw new CodecError(extMessage(this.#view.getInt8(p + 2)));
       case 0xc9:
         this.#need(5);
-        throw new CodecError(extMessage(view.getInt8(p + 4)));
+        throw new CodecError(extMessage(this.#view.getInt8(p + 4)));
       default:
         throw new CodecError(`invalid msgpack: byte 0xc1 is never used`);
     }
@@ -425,7 +433,12 @@ export class Encoder {
       case LuaType.BOOLEAN:
         return out.byte(m._lua_toboolean(L, idx) ? 0xc3 : 0xc2);
       case LuaType.NUMBER:
-        if (m._lua_isinteger(L, idx)) return this.#integer(m._lua_tointegerx(L, idx, 0));
+        if (m._lua_isinteger(L, idx)) {
+          // As a double first: exact below 2^53 and no BigInt allocated on the common path.
+          const n = m._lua_tonumberx(L, idx, 0);
+          if (n >= -2147483648 && n <= 4294967295) return this.#integer32(n);
+          return this.#integer(m._lua_tointegerx(L, idx, 0));
+        }
         out.ensure(9);
         out.buf[out.len] = 0xcb;
         out.view.setFloat64(out.len + 1, m._lua_tonumberx(L, idx, 0));
@@ -442,46 +455,54 @@ export class Encoder {
     }
   }
 
+  /** An integer in int32 or uint32 range, in its smallest msgpack form. */
+  #integer32(n: number): void {
+    const out = this.#out;
+    if (n >= -32 && n <= 127) return out.byte(n & 0xff);
+    out.ensure(5);
+    const p = out.len;
+    if (n >= 0) {
+      if (n <= 0xff) {
+        out.buf[p] = 0xcc;
+        out.buf[p + 1] = n;
+        out.len += 2;
+      } else if (n <= 0xffff) {
+        out.buf[p] = 0xcd;
+        out.view.setUint16(p + 1, n);
+        out.len += 3;
+      } else {
+        out.buf[p] = 0xce;
+        out.view.setUint32(p + 1, n);
+        out.len += 5;
+      }
+    } else if (n >= -0x80) {
+      out.buf[p] = 0xd0;
+      out.view.setInt8(p + 1, n);
+      out.len += 2;
+    } else if (n >= -0x8000) {
+      out.buf[p] = 0xd1;
+      out.view.setInt16(p + 1, n);
+      out.len += 3;
+    } else {
+      out.buf[p] = 0xd2;
+      out.view.setInt32(p + 1, n);
+      out.len += 5;
+    }
+  }
+
+  /** An integer outside the 32-bit ranges: uint64 when non-negative (as msgpack-c), else int64. */
   #integer(v: bigint): void {
     const out = this.#out;
-    if (v >= -32n && v <= 127n) return out.byte(Number(v) & 0xff);
     out.ensure(9);
     const p = out.len;
     if (v >= 0n) {
-      if (v <= 0xffn) {
-        out.buf[p] = 0xcc;
-        out.buf[p + 1] = Number(v);
-        out.len += 2;
-      } else if (v <= 0xffffn) {
-        out.buf[p] = 0xcd;
-        out.view.setUint16(p + 1, Number(v));
-        out.len += 3;
-      } else if (v <= 0xffffffffn) {
-        out.buf[p] = 0xce;
-        out.view.setUint32(p + 1, Number(v));
-        out.len += 5;
-      } else {
-        out.buf[p] = 0xcf;
-        out.view.setBigUint64(p + 1, v);
-        out.len += 9;
-      }
-    } else if (v >= -0x80n) {
-      out.buf[p] = 0xd0;
-      out.view.setInt8(p + 1, Number(v));
-      out.len += 2;
-    } else if (v >= -0x8000n) {
-      out.buf[p] = 0xd1;
-      out.view.setInt16(p + 1, Number(v));
-      out.len += 3;
-    } else if (v >= -0x80000000n) {
-      out.buf[p] = 0xd2;
-      out.view.setInt32(p + 1, Number(v));
-      out.len += 5;
+      out.buf[p] = 0xcf;
+      out.view.setBigUint64(p + 1, v);
     } else {
       out.buf[p] = 0xd3;
       out.view.setBigInt64(p + 1, v);
-      out.len += 9;
     }
+    out.len += 9;
   }
 
   /** Writes bytes as str (`fix` 0xa0) or bin (`fix` 0xc4). */

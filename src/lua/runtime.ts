@@ -358,4 +358,3 @@ function pushSearcher(engine: LuaEngine, scriptPath: string): void {
   });
   m._lua_pushcclosure(engine.L, fn, 0);
 }
-
