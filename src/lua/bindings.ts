@@ -60,6 +60,8 @@ export class LuaOverMQBindings {
   readonly #engine: LuaEngine;
   readonly #lifecycle: Lifecycle;
   readonly #sockets = new Map<number, Binding>();
+  /** Sockets the script closed that are still delivering what they queued. */
+  readonly #closing = new Set<Promise<void>>();
   #nextId = 1;
   /** Serves requests; call {@link Dispatcher.snapshotBuiltins} before the script runs. */
   readonly dispatcher: Dispatcher;
@@ -124,7 +126,10 @@ export class LuaOverMQBindings {
       close: (L) => {
         const binding = this.#self(L);
         this.#sockets.delete(binding.id);
-        void binding.socket.close(numberArg(L, engine, 2) ?? 0).catch(() => {});
+        // Lingering goes on in the background; closeAll waits for it before the exit.
+        const closing = binding.socket.close(numberArg(L, engine, 2) ?? 0).catch(() => {});
+        this.#closing.add(closing);
+        void closing.finally(() => this.#closing.delete(closing));
         return 0;
       },
       setsockopt: (L) => {
@@ -198,7 +203,10 @@ export class LuaOverMQBindings {
   async closeAll(lingerMs: number): Promise<void> {
     const sockets = [...this.#sockets.values()];
     this.#sockets.clear();
-    await Promise.allSettled(sockets.map((b) => b.socket.close(lingerMs)));
+    await Promise.allSettled([
+      ...sockets.map((b) => b.socket.close(lingerMs)),
+      ...this.#closing,
+    ]);
   }
 
   /** Host functions the prelude wraps into recv/call (they wait, so they yield). */
