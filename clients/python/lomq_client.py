@@ -50,7 +50,34 @@ def _unpack(payload: bytes) -> Any:
     return msgpack.unpackb(payload, raw=False, strict_map_key=False)
 
 
-class RPCClient:
+class _SocketOwner:
+    """One socket on a context that is ours unless the caller passed one in."""
+
+    zmq_skt: Optional[zmq.Socket]
+
+    def __init__(self, uri: str, context: Optional[zmq.Context]):
+        self.uri = uri
+        self._own_context = context is None
+        self.zmq_ctx = context if context is not None else zmq.Context()
+        self.zmq_skt = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args: Any, **kwargs: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the socket (and the context, unless one was passed in)."""
+        if self.zmq_skt is not None:
+            self.zmq_skt.close()
+            self.zmq_skt = None
+        if self._own_context:
+            self.zmq_ctx.term()
+            self._own_context = False
+
+
+class RPCClient(_SocketOwner):
     """Calls functions of a lomq (or LuaOverMQ) server over a REQ socket.
 
     ``timeout`` is in milliseconds and applies to each call unless the call gives
@@ -61,11 +88,8 @@ class RPCClient:
 
     def __init__(self, uri: str = DEFAULT_RPC_URI, timeout: int = 100,
                  context: Optional[zmq.Context] = None):
-        self.uri = uri
+        super().__init__(uri, context)
         self.timeout = timeout
-        self._own_context = context is None
-        self.zmq_ctx = context if context is not None else zmq.Context()
-        self.zmq_skt: Optional[zmq.Socket] = None
         self._open()
 
     def _open(self) -> None:
@@ -73,12 +97,6 @@ class RPCClient:
         socket.setsockopt(zmq.LINGER, 0)
         socket.connect(self.uri)
         self.zmq_skt = socket
-
-    def __enter__(self) -> "RPCClient":
-        return self
-
-    def __exit__(self, *args: Any, **kwargs: Any) -> None:
-        self.close()
 
     def call(self, method: str, *args: Any, timeout: Optional[int] = None) -> Any:
         """Calls ``method(*args)`` and returns its result.
@@ -106,20 +124,11 @@ class RPCClient:
             return result
         raise RPCRuntimeError(result)
 
-    def close(self) -> None:
-        """Closes the socket (and the context, unless one was passed in)."""
-        if self.zmq_skt is not None:
-            self.zmq_skt.close()
-            self.zmq_skt = None
-        if self._own_context:
-            self.zmq_ctx.term()
-            self._own_context = False
-
 
 Topic = Union[str, bytes]
 
 
-class Subscriber:
+class Subscriber(_SocketOwner):
     """Receives ``(topic, value)`` pairs from a LuaOverMQ publisher.
 
     ``topics`` are prefixes; none subscribes to everything. The topic comes back
@@ -130,21 +139,13 @@ class Subscriber:
 
     def __init__(self, uri: str = DEFAULT_PUB_URI, topics: Iterable[Topic] = (),
                  context: Optional[zmq.Context] = None):
-        self.uri = uri
-        self._own_context = context is None
-        self.zmq_ctx = context if context is not None else zmq.Context()
-        self.zmq_skt: Optional[zmq.Socket] = self.zmq_ctx.socket(zmq.SUB)
+        super().__init__(uri, context)
+        self.zmq_skt = self.zmq_ctx.socket(zmq.SUB)
         self.zmq_skt.setsockopt(zmq.LINGER, 0)
         prefixes = list(topics) or [b""]
         for prefix in prefixes:
             self.subscribe(prefix)
         self.zmq_skt.connect(uri)
-
-    def __enter__(self) -> "Subscriber":
-        return self
-
-    def __exit__(self, *args: Any, **kwargs: Any) -> None:
-        self.close()
 
     def subscribe(self, topic: Topic) -> None:
         """Adds a topic prefix."""
@@ -176,15 +177,6 @@ class Subscriber:
             message = self.recv()
             if message is not None:
                 yield message
-
-    def close(self) -> None:
-        """Closes the socket (and the context, unless one was passed in)."""
-        if self.zmq_skt is not None:
-            self.zmq_skt.close()
-            self.zmq_skt = None
-        if self._own_context:
-            self.zmq_ctx.term()
-            self._own_context = False
 
     def _socket(self) -> zmq.Socket:
         if self.zmq_skt is None:
