@@ -343,7 +343,8 @@ export class LuaOverMQBindings {
     }
     binding.errno = 0;
     if (this.#serveOne(binding)) {
-      m._lua_pushinteger(L, 0n);
+      // Nonzero when a ROUTER reply could not be routed (the client is gone).
+      m._lua_pushinteger(L, BigInt(binding.errno));
       return 1;
     }
     const timeoutMs = numberArg(L, engine, 2);
