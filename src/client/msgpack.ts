@@ -14,6 +14,7 @@
  */
 
 import { Unpackr } from "msgpackr";
+import { MsgpackWriter } from "../msgpack/writer.ts";
 
 /** A number that is sent as a msgpack float64 even when it is integral. */
 export class Float {
@@ -46,60 +47,11 @@ const TWO_POW_63 = 2 ** 63;
 const TWO_POW_64 = 2 ** 64;
 const textEncoder = new TextEncoder();
 
-/** A growable byte buffer with the few writes msgpack needs. */
-class Writer {
-  bytes = new Uint8Array(256);
-  view = new DataView(this.bytes.buffer);
-  length = 0;
-
-  ensure(extra: number): void {
-    const needed = this.length + extra;
-    if (needed <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
-    while (size < needed) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
-  }
-
-  u8(value: number): void {
-    this.ensure(1);
-    this.bytes[this.length++] = value;
-  }
-
-  u8u8(tag: number, value: number): void {
-    this.ensure(2);
-    this.bytes[this.length++] = tag;
-    this.bytes[this.length++] = value;
-  }
-
-  u16(tag: number, value: number): void {
-    this.ensure(3);
-    this.bytes[this.length] = tag;
-    this.view.setUint16(this.length + 1, value);
-    this.length += 3;
-  }
-
-  u32(tag: number, value: number): void {
-    this.ensure(5);
-    this.bytes[this.length] = tag;
-    this.view.setUint32(this.length + 1, value);
-    this.length += 5;
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.bytes.set(bytes, this.length);
-    this.length += bytes.length;
-  }
-}
-
 /** Encodes one value as MessagePack. Throws {@linkcode EncodeError} when it cannot. */
 export function encode(value: unknown): Uint8Array {
-  const writer = new Writer();
+  const writer = new MsgpackWriter();
   writeValue(writer, value, 0);
-  return writer.bytes.slice(0, writer.length);
+  return writer.take();
 }
 
 /** Encodes an RPC request body: the array `[method, ...args]`. */
@@ -107,40 +59,40 @@ export function encodeRequest(method: string, args: readonly unknown[]): Uint8Ar
   return encode([method, ...args]);
 }
 
-function writeValue(w: Writer, value: unknown, depth: number): void {
+function writeValue(w: MsgpackWriter, value: unknown, depth: number): void {
   if (depth > MAX_DEPTH) {
     throw new EncodeError(`value nested deeper than ${MAX_DEPTH} levels (a cycle?)`);
   }
   switch (typeof value) {
     case "undefined":
-      return w.u8(0xc0);
+      return w.nil();
     case "boolean":
-      return w.u8(value ? 0xc3 : 0xc2);
+      return w.boolean(value);
     case "number":
       return writeNumber(w, value);
     case "bigint":
       return writeBigInt(w, value);
     case "string":
-      return writeString(w, value);
+      return w.str(textEncoder.encode(value));
     case "object":
       break;
     default:
       throw new EncodeError(`cannot encode a ${typeof value} as MessagePack`);
   }
-  if (value === null) return w.u8(0xc0);
-  if (value instanceof Float) return writeFloat(w, value.value);
-  if (value instanceof Uint8Array) return writeBinary(w, value);
+  if (value === null) return w.nil();
+  if (value instanceof Float) return w.float64(value.value);
+  if (value instanceof Uint8Array) return w.bin(value);
   if (ArrayBuffer.isView(value)) {
-    return writeBinary(w, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    return w.bin(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
   }
-  if (value instanceof ArrayBuffer) return writeBinary(w, new Uint8Array(value));
+  if (value instanceof ArrayBuffer) return w.bin(new Uint8Array(value));
   if (Array.isArray(value)) {
-    writeHeader(w, value.length, 0x90, 0xdc, 0xdd);
+    w.arrayHeader(value.length);
     for (const item of value) writeValue(w, item, depth + 1);
     return;
   }
   if (value instanceof Map) {
-    writeHeader(w, value.size, 0x80, 0xde, 0xdf);
+    w.mapHeader(value.size);
     for (const [key, item] of value) {
       writeValue(w, key, depth + 1);
       writeValue(w, item, depth + 1);
@@ -158,83 +110,28 @@ function writeValue(w: Writer, value: unknown, depth: number): void {
   const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) =>
     v !== undefined
   );
-  writeHeader(w, entries.length, 0x80, 0xde, 0xdf);
+  w.mapHeader(entries.length);
   for (const [key, item] of entries) {
-    writeString(w, key);
+    w.str(textEncoder.encode(key));
     writeValue(w, item, depth + 1);
   }
 }
 
-function writeHeader(w: Writer, length: number, fix: number, tag16: number, tag32: number): void {
-  if (length < 16) w.u8(fix | length);
-  else if (length < 0x10000) w.u16(tag16, length);
-  else w.u32(tag32, length);
-}
-
-function writeNumber(w: Writer, value: number): void {
+function writeNumber(w: MsgpackWriter, value: number): void {
   // -0 is integral but a Lua integer cannot hold its sign; a float keeps it.
-  if (!Number.isInteger(value) || Object.is(value, -0)) return writeFloat(w, value);
-  if (value >= 0) {
-    if (value < 0x80) return w.u8(value);
-    if (value < 0x100) return w.u8u8(0xcc, value);
-    if (value < 0x10000) return w.u16(0xcd, value);
-    if (value < 0x1_0000_0000) return w.u32(0xce, value);
-    if (value < TWO_POW_64) return writeUint64(w, BigInt(value));
-    return writeFloat(w, value);
-  }
-  if (value >= -32) return w.u8(value & 0xff);
-  if (value >= -0x80) return w.u8u8(0xd0, value & 0xff);
-  if (value >= -0x8000) return w.u16(0xd1, value & 0xffff);
-  if (value >= -0x8000_0000) return w.u32(0xd2, value >>> 0);
-  if (value >= -TWO_POW_63) return writeInt64(w, BigInt(value));
-  return writeFloat(w, value);
+  if (!Number.isInteger(value) || Object.is(value, -0)) return w.float64(value);
+  if (value >= -0x8000_0000 && value <= 0xffff_ffff) return w.int32(value);
+  if (value > 0 && value < TWO_POW_64) return w.int64(BigInt(value));
+  if (value < 0 && value >= -TWO_POW_63) return w.int64(BigInt(value));
+  return w.float64(value);
 }
 
-function writeBigInt(w: Writer, value: bigint): void {
+function writeBigInt(w: MsgpackWriter, value: bigint): void {
   // Small values take the compact forms a number would.
-  if (value >= -0x8000_0000n && value <= 0xffff_ffffn) return writeNumber(w, Number(value));
-  if (value > 0n && value <= UINT64_MAX) return writeUint64(w, value);
-  if (value < 0n && value >= INT64_MIN) return writeInt64(w, value);
+  if (value >= -0x8000_0000n && value <= 0xffff_ffffn) return w.int32(Number(value));
+  if (value > 0n && value <= UINT64_MAX) return w.int64(value);
+  if (value < 0n && value >= INT64_MIN) return w.int64(value);
   throw new EncodeError(`integer ${value} does not fit in 64 bits`);
-}
-
-function writeUint64(w: Writer, value: bigint): void {
-  w.ensure(9);
-  w.bytes[w.length] = 0xcf;
-  w.view.setBigUint64(w.length + 1, value);
-  w.length += 9;
-}
-
-function writeInt64(w: Writer, value: bigint): void {
-  w.ensure(9);
-  w.bytes[w.length] = 0xd3;
-  w.view.setBigInt64(w.length + 1, value);
-  w.length += 9;
-}
-
-function writeFloat(w: Writer, value: number): void {
-  w.ensure(9);
-  w.bytes[w.length] = 0xcb;
-  w.view.setFloat64(w.length + 1, value);
-  w.length += 9;
-}
-
-function writeString(w: Writer, value: string): void {
-  const bytes = textEncoder.encode(value);
-  const length = bytes.length;
-  if (length < 32) w.u8(0xa0 | length);
-  else if (length < 0x100) w.u8u8(0xd9, length);
-  else if (length < 0x10000) w.u16(0xda, length);
-  else w.u32(0xdb, length);
-  w.raw(bytes);
-}
-
-function writeBinary(w: Writer, bytes: Uint8Array): void {
-  const length = bytes.length;
-  if (length < 0x100) w.u8u8(0xc4, length);
-  else if (length < 0x10000) w.u16(0xc5, length);
-  else w.u32(0xc6, length);
-  w.raw(bytes);
 }
 
 /** How msgpack maps come back from {@linkcode createDecoder}. */

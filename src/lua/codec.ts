@@ -16,7 +16,8 @@
  * @module
  */
 
-import { type LuaApi, type LuaState, LuaType } from "./api.ts";
+import { type LuaApi, type LuaState, LuaType, REGISTRY_INDEX } from "./api.ts";
+import { MsgpackWriter } from "../msgpack/writer.ts";
 
 /** Deepest nesting of arrays/maps accepted in either direction. */
 export const MAX_DEPTH = 100;
@@ -27,6 +28,7 @@ export class CodecError extends Error {
 }
 
 const INT64_MAX = 0x7fffffffffffffffn;
+const textEncoder = new TextEncoder();
 
 /** -32..255 as BigInt, so the commonest integers cross into Lua without an allocation. */
 const SMALL_INTEGERS: readonly bigint[] = Array.from({ length: 288 }, (_, i) => BigInt(i - 32));
@@ -337,38 +339,10 @@ function describeByte(b: number): string {
   return "invalid byte 0xc1";
 }
 
-/** A growable byte buffer that msgpack is written into. */
-class ByteWriter {
-  buf = new Uint8Array(4096);
-  view = new DataView(this.buf.buffer);
-  len = 0;
-
-  ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.len++] = b;
-  }
-
-  bytes(src: Uint8Array): void {
-    this.ensure(src.length);
-    this.buf.set(src, this.len);
-    this.len += src.length;
-  }
-}
-
 /** Encodes Lua values from the stack as MessagePack. */
 export class Encoder {
   #api: LuaApi;
-  #out = new ByteWriter();
+  #out = new MsgpackWriter(4096);
   /** Addresses of the tables on the current path, to tell a cycle from a shared table. */
   #path: number[] = [];
   /** Registry reference of the weak table holding forced forms, or 0. */
@@ -380,13 +354,13 @@ export class Encoder {
 
   /** Starts a new document. */
   reset(): void {
-    this.#out.len = 0;
+    this.#out.reset();
     this.#path.length = 0;
   }
 
   /** A copy of the bytes written since {@link reset}. */
   take(): Uint8Array {
-    return this.#out.buf.slice(0, this.#out.len);
+    return this.#out.take();
   }
 
   /**
@@ -394,34 +368,22 @@ export class Encoder {
    * handing straight to a socket's `trySend`, which copies before returning.
    */
   view(): Uint8Array {
-    return this.#out.buf.subarray(0, this.#out.len);
+    return this.#out.written();
   }
 
   /** Writes a msgpack nil. */
   nil(): void {
-    this.#out.byte(0xc0);
+    this.#out.nil();
   }
 
   /** Writes an array header for `n` elements. */
   arrayHeader(n: number): void {
-    const out = this.#out;
-    if (n < 16) out.byte(0x90 | n);
-    else if (n < 0x10000) {
-      out.ensure(3);
-      out.buf[out.len] = 0xdc;
-      out.view.setUint16(out.len + 1, n);
-      out.len += 3;
-    } else {
-      out.ensure(5);
-      out.buf[out.len] = 0xdd;
-      out.view.setUint32(out.len + 1, n);
-      out.len += 5;
-    }
+    this.#out.arrayHeader(n);
   }
 
   /** Writes a JS string as msgpack str. */
   text(s: string): void {
-    this.#str(new TextEncoder().encode(s), 0xa0);
+    this.#out.str(textEncoder.encode(s));
   }
 
   /** Writes the Lua value at `idx` of `L`. Throws CodecError on a cycle or deep nesting. */
@@ -431,104 +393,24 @@ export class Encoder {
     const out = this.#out;
     switch (m._lua_type(L, idx)) {
       case LuaType.BOOLEAN:
-        return out.byte(m._lua_toboolean(L, idx) ? 0xc3 : 0xc2);
+        return out.boolean(m._lua_toboolean(L, idx) !== 0);
       case LuaType.NUMBER:
         if (m._lua_isinteger(L, idx)) {
           // As a double first: exact below 2^53 and no BigInt allocated on the common path.
           const n = m._lua_tonumberx(L, idx, 0);
-          if (n >= -2147483648 && n <= 4294967295) return this.#integer32(n);
-          return this.#integer(m._lua_tointegerx(L, idx, 0));
+          if (n >= -2147483648 && n <= 4294967295) return out.int32(n);
+          return out.int64(m._lua_tointegerx(L, idx, 0));
         }
-        out.ensure(9);
-        out.buf[out.len] = 0xcb;
-        out.view.setFloat64(out.len + 1, m._lua_tonumberx(L, idx, 0));
-        out.len += 9;
-        return;
+        return out.float64(m._lua_tonumberx(L, idx, 0));
       case LuaType.STRING: {
         const bytes = api.viewString(L, idx);
-        return this.#str(bytes, isUtf8(bytes) ? 0xa0 : 0xc4);
+        return isUtf8(bytes) ? out.str(bytes) : out.bin(bytes);
       }
       case LuaType.TABLE:
         return this.#table(L, m._lua_absindex(L, idx));
       default:
-        return out.byte(0xc0);
+        return out.nil();
     }
-  }
-
-  /** An integer in int32 or uint32 range, in its smallest msgpack form. */
-  #integer32(n: number): void {
-    const out = this.#out;
-    if (n >= -32 && n <= 127) return out.byte(n & 0xff);
-    out.ensure(5);
-    const p = out.len;
-    if (n >= 0) {
-      if (n <= 0xff) {
-        out.buf[p] = 0xcc;
-        out.buf[p + 1] = n;
-        out.len += 2;
-      } else if (n <= 0xffff) {
-        out.buf[p] = 0xcd;
-        out.view.setUint16(p + 1, n);
-        out.len += 3;
-      } else {
-        out.buf[p] = 0xce;
-        out.view.setUint32(p + 1, n);
-        out.len += 5;
-      }
-    } else if (n >= -0x80) {
-      out.buf[p] = 0xd0;
-      out.view.setInt8(p + 1, n);
-      out.len += 2;
-    } else if (n >= -0x8000) {
-      out.buf[p] = 0xd1;
-      out.view.setInt16(p + 1, n);
-      out.len += 3;
-    } else {
-      out.buf[p] = 0xd2;
-      out.view.setInt32(p + 1, n);
-      out.len += 5;
-    }
-  }
-
-  /** An integer outside the 32-bit ranges: uint64 when non-negative (as msgpack-c), else int64. */
-  #integer(v: bigint): void {
-    const out = this.#out;
-    out.ensure(9);
-    const p = out.len;
-    if (v >= 0n) {
-      out.buf[p] = 0xcf;
-      out.view.setBigUint64(p + 1, v);
-    } else {
-      out.buf[p] = 0xd3;
-      out.view.setBigInt64(p + 1, v);
-    }
-    out.len += 9;
-  }
-
-  /** Writes bytes as str (`fix` 0xa0) or bin (`fix` 0xc4). */
-  #str(bytes: Uint8Array, fix: number): void {
-    const out = this.#out;
-    const n = bytes.length;
-    out.ensure(n + 5);
-    const p = out.len;
-    if (fix === 0xa0 && n < 32) {
-      out.buf[p] = 0xa0 | n;
-      out.len += 1;
-    } else if (n < 0x100) {
-      out.buf[p] = fix === 0xa0 ? 0xd9 : 0xc4;
-      out.buf[p + 1] = n;
-      out.len += 2;
-    } else if (n < 0x10000) {
-      out.buf[p] = fix === 0xa0 ? 0xda : 0xc5;
-      out.view.setUint16(p + 1, n);
-      out.len += 3;
-    } else {
-      out.buf[p] = fix === 0xa0 ? 0xdb : 0xc6;
-      out.view.setUint32(p + 1, n);
-      out.len += 5;
-    }
-    out.buf.set(bytes, out.len);
-    out.len += n;
   }
 
   #table(L: LuaState, idx: number): void {
@@ -562,7 +444,7 @@ export class Encoder {
   #forcedForm(L: LuaState, idx: number): number {
     if (!this.formsRef) return 0;
     const m = this.#api.m;
-    m._lua_rawgeti(L, -1001000, BigInt(this.formsRef));
+    m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.formsRef));
     m._lua_pushvalue(L, idx);
     m._lua_rawget(L, -2);
     const form = m._lua_type(L, -1) === LuaType.NUMBER ? Number(m._lua_tointegerx(L, -1, 0)) : 0;
@@ -593,11 +475,8 @@ export class Encoder {
 
   #map(L: LuaState, idx: number): void {
     const m = this.#api.m;
-    const out = this.#out;
-    // The count is known only after the walk: reserve a map32 header and patch it.
-    out.ensure(5);
-    const headerAt = out.len;
-    out.len += 5;
+    // The count is known only after the walk.
+    const headerAt = this.#out.reserveMapHeader();
     let count = 0;
     m._lua_pushnil(L);
     while (m._lua_next(L, idx)) {
@@ -606,19 +485,7 @@ export class Encoder {
       m._lua_settop(L, -2);
       count++;
     }
-    if (count < 16) {
-      out.buf[headerAt] = 0x80 | count;
-      out.buf.copyWithin(headerAt + 1, headerAt + 5, out.len);
-      out.len -= 4;
-    } else if (count < 0x10000) {
-      out.buf[headerAt] = 0xde;
-      out.view.setUint16(headerAt + 1, count);
-      out.buf.copyWithin(headerAt + 3, headerAt + 5, out.len);
-      out.len -= 2;
-    } else {
-      out.buf[headerAt] = 0xdf;
-      out.view.setUint32(headerAt + 1, count);
-    }
+    this.#out.finishMapHeader(headerAt, count);
   }
 }
 
