@@ -21,7 +21,6 @@ import {
   SOCKET_TYPES,
   type SocketOptions,
   type SocketType,
-  ZmqError,
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
 
@@ -79,7 +78,8 @@ export class LuaOverMQBindings {
 
   /**
    * Pushes the table of native functions the Lua prelude builds the module from:
-   * `{bind, connect, time, form, socket_methods = {...}}`.
+   * `{bind, connect, time, sleep, recv_frames, request, encode, decode, forms, ...,
+   * socket_methods = {...}}`.
    */
   pushNatives(L: LuaState): void {
     const engine = this.#engine;
@@ -96,8 +96,40 @@ export class LuaOverMQBindings {
         m._lua_pushnumber(L, (performance.timeOrigin + performance.now()) / 1000);
         return 1;
       },
+      // Wrapped by the prelude into sock:recv() and sock:call().
+      recv_frames: (L) => this.#recvFrames(L),
+      request: (L) => this.#request(L),
+      sleep: (L) => {
+        const ms = Math.max(0, numberArg(L, engine, 1) ?? 0);
+        return engine.wait(L, "sleep()", async () => {
+          await delay(ms, this.#lifecycle.stopSignal);
+          return 0;
+        });
+      },
+      decode: (L) => {
+        const bytes = api.toBytes(L, 1);
+        m._lua_settop(L, 0);
+        try {
+          engine.decoder.pushDocument(L, bytes);
+        } catch (error) {
+          if (error instanceof CodecError) {
+            m._lua_settop(L, 0);
+            m._lua_pushnil(L);
+            api.pushString(L, error.message);
+            return 2;
+          }
+          throw error;
+        }
+        return 1;
+      },
+      encode: (L) => {
+        engine.encoder.reset();
+        engine.encoder.value(L, 1);
+        api.pushBytes(L, engine.encoder.take());
+        return 1;
+      },
     };
-    m._lua_createtable(L, 0, 8);
+    m._lua_createtable(L, 0, Object.keys(fields).length + 5);
     for (const [name, fn] of Object.entries(fields)) {
       m._lua_pushcclosure(L, api.cfunction(fn), 0);
       m._lua_setfield(L, -2, api.cstr(name));
@@ -143,12 +175,7 @@ export class LuaOverMQBindings {
         const binding = this.#self(L);
         const uri = this.#endpointArg(L, 2, "bind");
         return engine.wait(L, "sock:bind()", async (T) => {
-          try {
-            api.pushString(T, await binding.socket.bind(uri));
-          } catch (error) {
-            if (error instanceof ZmqError) throw new Error(error.message);
-            throw error;
-          }
+          api.pushString(T, await binding.socket.bind(uri));
           return 1;
         });
       },
@@ -195,8 +222,7 @@ export class LuaOverMQBindings {
     m._lua_setfield(L, -2, api.cstr("__tostring"));
     api.pushString(L, SOCKET_METATABLE);
     m._lua_setfield(L, -2, api.cstr("__name"));
-    m._lua_setfield(L, -2, api.cstr("socket_metatable"));
-    this.#pushWaitingMethods(L);
+    m._lua_settop(L, -2); // the metatable lives on in the registry
   }
 
   /** Closes every socket, flushing queued messages for up to `lingerMs`. */
@@ -209,50 +235,6 @@ export class LuaOverMQBindings {
     ]);
   }
 
-  /** Host functions the prelude wraps into recv/call (they wait, so they yield). */
-  #pushWaitingMethods(L: LuaState): void {
-    const engine = this.#engine;
-    const m = engine.m;
-    const api = engine.api;
-    const waiting: Record<string, HostFunction> = {
-      recv_frames: (L) => this.#recvFrames(L),
-      request: (L) => this.#request(L),
-      sleep: (L) => {
-        const ms = Math.max(0, numberArg(L, engine, 1) ?? 0);
-        return engine.wait(L, "sleep()", async () => {
-          await delay(ms, this.#lifecycle.stopSignal);
-          return 0;
-        });
-      },
-      decode: (L) => {
-        const bytes = api.toBytes(L, 1);
-        m._lua_settop(L, 0);
-        try {
-          engine.decoder.pushDocument(L, bytes);
-        } catch (error) {
-          if (error instanceof CodecError) {
-            m._lua_settop(L, 0);
-            m._lua_pushnil(L);
-            api.pushString(L, error.message);
-            return 2;
-          }
-          throw error;
-        }
-        return 1;
-      },
-      encode: (L) => {
-        engine.encoder.reset();
-        engine.encoder.value(L, 1);
-        api.pushBytes(L, engine.encoder.take());
-        return 1;
-      },
-    };
-    for (const [name, fn] of Object.entries(waiting)) {
-      m._lua_pushcclosure(L, api.cfunction(fn), 0);
-      m._lua_setfield(L, -2, api.cstr(name));
-    }
-  }
-
   #self(L: LuaState): Binding {
     const engine = this.#engine;
     const ptr = engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE));
@@ -261,8 +243,7 @@ export class LuaOverMQBindings {
         "expected a LuaOverMQ socket as the first argument (call methods as sock:method(...))",
       );
     }
-    const h = engine.m.HEAPU8;
-    const id = h[ptr] | (h[ptr + 1] << 8) | (h[ptr + 2] << 16) | (h[ptr + 3] << 24);
+    const id = new DataView(engine.m.HEAPU8.buffer).getInt32(ptr, true);
     const binding = this.#sockets.get(id);
     if (!binding) throw new Error("this LuaOverMQ socket is closed");
     return binding;
@@ -280,12 +261,7 @@ export class LuaOverMQBindings {
     const engine = this.#engine;
     const m = engine.m;
     const api = engine.api;
-    if (m._lua_type(L, 1) !== LuaType.STRING) {
-      throw new Error(
-        `LuaOverMQ.${how}: the first argument must be an address like tcp://127.0.0.1:8004`,
-      );
-    }
-    const uri = api.toText(L, 1);
+    const uri = this.#endpointArg(L, 1, `LuaOverMQ.${how}`);
     const type = socketTypeArg(L, engine, how);
     const options: SocketOptions = {};
     let callTimeoutMs: number | undefined;
@@ -302,25 +278,35 @@ export class LuaOverMQBindings {
     }
     const socket = createSocket(type, options);
     const binding: Binding = { id: this.#nextId++, socket, type, errno: 0, callTimeoutMs };
-    return engine.wait(L, `LuaOverMQ.${how}()`, async (T) => {
+    if (how === "connect") {
+      // Connecting happens in the background: nothing to wait for.
       try {
-        if (how === "bind") await socket.bind(uri);
-        else socket.connect(uri);
+        socket.connect(uri);
       } catch (error) {
-        await socket.close(0).catch(() => {});
-        if (error instanceof ZmqError) throw new Error(error.message);
+        void socket.close(0).catch(() => {});
         throw error;
       }
-      this.#sockets.set(binding.id, binding);
-      const ptr = m._lua_newuserdatauv(T, 4, 0);
-      const h = m.HEAPU8;
-      h[ptr] = binding.id & 0xff;
-      h[ptr + 1] = (binding.id >> 8) & 0xff;
-      h[ptr + 2] = (binding.id >> 16) & 0xff;
-      h[ptr + 3] = (binding.id >> 24) & 0xff;
-      m._luaL_setmetatable(T, api.cstr(SOCKET_METATABLE));
-      return 1;
+      return this.#pushSocket(L, binding);
+    }
+    return engine.wait(L, "LuaOverMQ.bind()", async (T) => {
+      try {
+        await socket.bind(uri);
+      } catch (error) {
+        await socket.close(0).catch(() => {});
+        throw error;
+      }
+      return this.#pushSocket(T, binding);
     });
+  }
+
+  /** Registers `binding` and pushes its userdata (the socket id) onto `L`. */
+  #pushSocket(L: LuaState, binding: Binding): number {
+    const m = this.#engine.m;
+    this.#sockets.set(binding.id, binding);
+    const ptr = m._lua_newuserdatauv(L, 4, 0);
+    new DataView(m.HEAPU8.buffer).setInt32(ptr, binding.id, true);
+    m._luaL_setmetatable(L, this.#engine.api.cstr(SOCKET_METATABLE));
+    return 1;
   }
 
   #optionValue(L: LuaState, idx: number): number | Uint8Array | undefined {
