@@ -134,9 +134,8 @@ export async function runScript(options: ScriptOptions): Promise<number> {
   const signals = new StopSignals(engine, bindings, stop);
   signals.install();
   try {
-    const top = await engine.run(L, 0);
-    engine.m._lua_settop(top.thread, 0);
-    if (!top.ok) return scriptFailed(top.message, top.traceback);
+    const topFailure = await runToEnd(engine, 0);
+    if (topFailure !== undefined) return topFailure;
 
     if (engine.halted) return EXIT_OK;
     const afterFailure = await options.afterTopLevel?.(host);
@@ -146,26 +145,12 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     }
 
     if (engine.halted) return EXIT_OK;
-    if (engine.getGlobal(L, "OnInit") === LuaType.FUNCTION) {
-      engine.api.pushString(L, resolve(scriptPath));
-      const init = await engine.run(L, 1);
-      engine.m._lua_settop(init.thread, 0);
-      if (!init.ok) return scriptFailed(init.message, init.traceback);
-    } else {
-      engine.m._lua_settop(L, -2);
-    }
+    const initFailure = await runGlobal(engine, "OnInit", [resolve(scriptPath)]);
+    if (initFailure !== undefined) return initFailure;
 
     if (engine.halted) return EXIT_OK;
     if (options.mainOverride) return await options.mainOverride(host);
-
-    if (engine.getGlobal(L, "main") === LuaType.FUNCTION) {
-      const main = await engine.run(L, 0);
-      engine.m._lua_settop(main.thread, 0);
-      if (!main.ok) return scriptFailed(main.message, main.traceback);
-    } else {
-      engine.m._lua_settop(L, -2);
-    }
-    return EXIT_OK;
+    return (await runGlobal(engine, "main", [])) ?? EXIT_OK;
   } finally {
     signals.uninstall();
     // Give queued messages (a last publish) a moment to leave before the sockets close.
@@ -173,9 +158,26 @@ export async function runScript(options: ScriptOptions): Promise<number> {
   }
 }
 
-function scriptFailed(message: string, traceback: string): number {
-  errorLine(`lomq: ${message}\n${traceback}`);
+/**
+ * Runs the function below `nargs` arguments on top of the main state to its end; returns
+ * the exit code when a Lua error escaped it (reported with its traceback).
+ */
+async function runToEnd(engine: LuaEngine, nargs: number): Promise<number | undefined> {
+  const outcome = await engine.run(engine.L, nargs);
+  engine.m._lua_settop(outcome.thread, 0);
+  if (outcome.ok) return undefined;
+  errorLine(`lomq: ${outcome.message}\n${outcome.traceback}`);
   return EXIT_SCRIPT_ERROR;
+}
+
+/** Runs global function `name` with string arguments when the script defines it. */
+function runGlobal(engine: LuaEngine, name: string, args: string[]): Promise<number | undefined> {
+  if (engine.getGlobal(engine.L, name) !== LuaType.FUNCTION) {
+    engine.m._lua_settop(engine.L, -2);
+    return Promise.resolve(undefined);
+  }
+  for (const arg of args) engine.api.pushString(engine.L, arg);
+  return runToEnd(engine, args.length);
 }
 
 /**
