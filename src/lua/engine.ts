@@ -33,7 +33,7 @@ export type PendingOperation = (thread: LuaState) => number | Promise<number>;
 
 /** The outcome of running a Lua thread to its end. */
 export type ThreadOutcome =
-  | { ok: true; results: number }
+  | { ok: true }
   | { ok: false; message: string; traceback: string };
 
 /**
@@ -226,10 +226,9 @@ export class LuaEngine {
 
   /**
    * Runs the function below `nargs` arguments on top of `L` as a host thread to its end,
-   * serving the operations it yields. Resolves with its outcome; the thread's results
-   * are left on the new thread's stack, which is returned alongside.
+   * serving the operations it yields, and resolves with its outcome (results are dropped).
    */
-  async run(L: LuaState, nargs: number): Promise<ThreadOutcome & { thread: LuaState }> {
+  async run(L: LuaState, nargs: number): Promise<ThreadOutcome> {
     const m = this.api.m;
     const thread = this.newThread();
     m._lua_xmove(L, thread, nargs + 1);
@@ -238,10 +237,10 @@ export class LuaEngine {
       for (;;) {
         const status = m._lua_resume(thread, 0, nargs, this.#nresPtr);
         if (status === LuaStatus.OK) {
-          return { ok: true, results: m._lua_gettop(thread), thread };
+          return { ok: true };
         }
         if (status !== LuaStatus.YIELD) {
-          return { ok: false, ...this.#failure(thread), thread };
+          return { ok: false, ...this.#failure(thread) };
         }
         const operation = this.#pending;
         this.#pending = undefined;
@@ -258,7 +257,7 @@ export class LuaEngine {
         try {
           const pushed = operation(thread);
           nargs = 1 + (typeof pushed === "number" ? pushed : await pushed);
-          if (this.#halted) return { ok: true, results: 0, thread };
+          if (this.#halted) return { ok: true };
         } catch (error) {
           m._lua_settop(thread, 0);
           m._lua_pushboolean(thread, 0);
@@ -268,6 +267,7 @@ export class LuaEngine {
       }
     } finally {
       this.hostThreads.delete(thread);
+      m._lua_settop(thread, 0);
     }
   }
 

@@ -77,7 +77,6 @@ export class ScriptHost {
     const failure = engine.load(engine.L, stdoutEncoder.encode(source), name);
     if (failure) return failure;
     const outcome = await engine.run(engine.L, 0);
-    engine.m._lua_settop(outcome.thread, 0);
     return outcome.ok ? undefined : `${outcome.message}\n${outcome.traceback}`;
   }
 }
@@ -164,7 +163,6 @@ export async function runScript(options: ScriptOptions): Promise<number> {
  */
 async function runToEnd(engine: LuaEngine, nargs: number): Promise<number | undefined> {
   const outcome = await engine.run(engine.L, nargs);
-  engine.m._lua_settop(outcome.thread, 0);
   if (outcome.ok) return undefined;
   errorLine(`lomq: ${outcome.message}\n${outcome.traceback}`);
   return EXIT_SCRIPT_ERROR;
