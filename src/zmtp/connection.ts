@@ -23,6 +23,7 @@ import {
 } from "./frame.ts";
 import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
+import { readerFor, type ReadFunction } from "./io.ts";
 import type { Queue } from "./queue.ts";
 import { COMPATIBLE_PEERS, type Frames, type SocketType } from "./types.ts";
 
@@ -103,6 +104,7 @@ export class Connection<T> {
   out: Queue<Uint8Array> | null = null;
 
   #conn: Deno.Conn;
+  #read: ReadFunction;
   #config: ConnectionConfig;
   #opts: ResolvedOptions;
   #handler: ConnectionHandler<T>;
@@ -129,6 +131,7 @@ export class Connection<T> {
   /** Wraps an established transport connection; call start() to begin the handshake. */
   constructor(conn: Deno.Conn, config: ConnectionConfig, handler: ConnectionHandler<T>) {
     this.#conn = conn;
+    this.#read = readerFor(conn);
     this.#config = config;
     this.#opts = config.options;
     this.#handler = handler;
@@ -202,7 +205,7 @@ export class Connection<T> {
     this.kick();
   }
 
-  /** Makes the writer run soon; everything queued by then goes out in one write. */
+  /** Starts the writer unless it runs; what is queued meanwhile goes out in one write. */
   kick(): void {
     if (this.#writing || this.#state === State.Closed) return;
     this.#writing = true;
@@ -255,8 +258,8 @@ export class Connection<T> {
           await new Promise<void>((resolve) => this.#wake = resolve);
           continue;
         }
-        const n = await this.#conn.read(this.#reader.target());
-        if (n === null) {
+        const n = await this.#read(this.#reader.target());
+        if (n === 0) {
           this.close("peer closed the connection");
           return;
         }
@@ -409,8 +412,9 @@ export class Connection<T> {
   }
 
   async #flush(): Promise<void> {
-    // Yield once so every message queued in the current task goes out in the same write.
-    await Promise.resolve();
+    // The first chunk goes out now (Deno starts a write inside the call), so a lone reply
+    // leaves before the caller goes on; whatever is queued while a write is pending goes
+    // out together in the next one.
     try {
       for (;;) {
         if (this.#state === State.Closed) break;

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { allocate, copyOf } from "./arena.ts";
+
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 1;
 /** Frame flag: the size is 8 bytes instead of 1. */
@@ -46,7 +48,8 @@ export class ProtocolError extends Error {
  *
  * Usage: `conn.read(reader.target())`, then `reader.commit(n)`, then call `next()` until it
  * returns false; after each true, `flags` and `body` describe the frame. Bodies are copies
- * (the buffer is reused), except large frames, which are read straight into their own array.
+ * (the buffer is reused; small ones share blocks, see arena.ts), except large frames, which
+ * are read straight into their own array.
  */
 export class FrameReader {
   /** Largest frame body accepted; larger declared sizes throw ProtocolError. */
@@ -151,7 +154,7 @@ export class FrameReader {
     const end = r + header + size;
     if (end <= this.#w) {
       this.flags = flags;
-      this.body = size === 0 ? EMPTY : buf.slice(r + header, end);
+      this.body = size === 0 ? EMPTY : copyOf(buf, r + header, end);
       this.#r = end;
       return true;
     }
@@ -225,7 +228,7 @@ export function encodeMessage(
     const size = frames[i].length;
     total += frameHeaderSize(size) + size;
   }
-  const out = new Uint8Array(total);
+  const out = allocate(total);
   let pos = 0;
   const last = frames.length - 1;
   for (let i = 0; i < headCount; i++) {

@@ -109,8 +109,12 @@ export class LomqProcess {
  * Starts lomq with `args` and waits until something listens on `port`; when nothing
  * does, kills it and throws with its stderr.
  */
-export async function startLomq(args: string[], port: number): Promise<LomqProcess> {
-  const lomq = new LomqProcess(args);
+export async function startLomq(
+  args: string[],
+  port: number,
+  env?: Record<string, string>,
+): Promise<LomqProcess> {
+  const lomq = new LomqProcess(args, { env });
   try {
     await waitForPort(port);
   } catch (error) {
@@ -121,14 +125,18 @@ export async function startLomq(args: string[], port: number): Promise<LomqProce
   return lomq;
 }
 
-/** Starts lomq on a script whose arg[1] is its RPC endpoint and waits for the port. */
+/**
+ * Starts lomq on a script whose arg[1] is its RPC endpoint and waits for the port; `env`
+ * adds variables to the inherited environment.
+ */
 export async function startServer(
   script: string,
   extraArgs: string[] = [],
+  env?: Record<string, string>,
 ): Promise<{ lomq: LomqProcess; port: number; uri: string }> {
   const port = freePort();
   const uri = `tcp://127.0.0.1:${port}`;
-  const lomq = await startLomq([script, uri, ...extraArgs], port);
+  const lomq = await startLomq([script, uri, ...extraArgs], port, env);
   return { lomq, port, uri };
 }
 

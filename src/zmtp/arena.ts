@@ -1,0 +1,47 @@
+/**
+ * Fresh byte arrays for small messages, carved out of shared blocks.
+ *
+ * Under Deno every `new Uint8Array` (and `slice`) allocates its own backing store, which costs
+ * about 0.3 µs even for zero bytes, while a view into an existing buffer costs a tenth of that.
+ * A request/reply server allocates two small arrays per request (the received body, the
+ * encoded reply), so small arrays are handed out as disjoint views of a shared block instead.
+ * A view is never handed out twice, so holders may keep and even modify theirs.
+ *
+ * A block stays alive while any view into it does; blocks are small so that a holder keeping
+ * one message pins at most {@link BLOCK_SIZE} bytes.
+ *
+ * @module
+ */
+
+/** Size of a shared block. */
+export const BLOCK_SIZE = 8 * 1024;
+/** Larger requests get an array of their own. */
+export const SMALL_LIMIT = 512;
+
+let block = new Uint8Array(BLOCK_SIZE);
+let used = 0;
+
+/** A zero-filled array of `size` bytes that no one else sees. */
+export function allocate(size: number): Uint8Array {
+  if (size > SMALL_LIMIT) return new Uint8Array(size);
+  if (used + size > BLOCK_SIZE) {
+    block = new Uint8Array(BLOCK_SIZE);
+    used = 0;
+  }
+  const view = block.subarray(used, used + size);
+  used += size;
+  return view;
+}
+
+/** A copy of `source[start, end)` in a fresh array (see {@link allocate}). */
+export function copyOf(source: Uint8Array, start: number, end: number): Uint8Array {
+  const size = end - start;
+  if (size > SMALL_LIMIT) return source.slice(start, end);
+  const out = allocate(size);
+  if (size <= 32) {
+    for (let i = 0; i < size; i++) out[i] = source[start + i];
+  } else {
+    out.set(source.subarray(start, end));
+  }
+  return out;
+}
