@@ -16,26 +16,26 @@ export type ReadFunction = (buffer: Uint8Array) => Promise<number>;
 
 type CoreRead = (rid: number, buffer: Uint8Array) => Promise<number>;
 
-interface Internals {
-  read: CoreRead;
-}
-
 const RID_DESCRIPTION = "Deno.internal.rid";
+const OPT_OUT = "LOMQ_PORTABLE_IO";
 
-function findInternals(): Internals | undefined {
-  try {
-    if (Deno.env.get("LOMQ_PORTABLE_IO") === "1") return undefined;
-  } catch {
-    // No env permission: the fast path is still fine.
-  }
-  const deno = Deno as unknown as Record<symbol, { core?: { read?: unknown } } | undefined>;
-  const internalKey = (Deno as unknown as { internal?: symbol }).internal;
-  const read = internalKey === undefined ? undefined : deno[internalKey]?.core?.read;
-  if (typeof read !== "function") return undefined;
-  return { read: read as CoreRead };
+function optedOut(): boolean {
+  // Queried first: a library user without --allow-env must not get a permission prompt.
+  const query = { name: "env", variable: OPT_OUT } as const;
+  if (Deno.permissions.querySync(query).state !== "granted") return false;
+  return Deno.env.get(OPT_OUT) === "1";
 }
 
-const internals = findInternals();
+function findCoreRead(): CoreRead | undefined {
+  if (optedOut()) return undefined;
+  const internalKey = (Deno as unknown as { internal?: symbol }).internal;
+  if (internalKey === undefined) return undefined;
+  const internal = (Deno as unknown as Record<symbol, { core?: { read?: unknown } }>)[internalKey];
+  const read = internal?.core?.read;
+  return typeof read === "function" ? read as CoreRead : undefined;
+}
+
+const coreRead = findCoreRead();
 
 function resourceId(conn: Deno.Conn): number | undefined {
   for (const key of Object.getOwnPropertySymbols(conn)) {
@@ -48,13 +48,13 @@ function resourceId(conn: Deno.Conn): number | undefined {
 
 /** The fastest correct way to read from `conn`. */
 export function readerFor(conn: Deno.Conn): ReadFunction {
-  const rid = internals === undefined ? undefined : resourceId(conn);
-  if (internals === undefined || rid === undefined) {
+  const read = coreRead;
+  const rid = read === undefined ? undefined : resourceId(conn);
+  if (read === undefined || rid === undefined) {
     return async (buffer) => (await conn.read(buffer)) ?? 0;
   }
-  const read = internals.read;
   return (buffer) => read(rid, buffer);
 }
 
 /** Whether {@link readerFor} uses the direct path (for tests and diagnostics). */
-export const directReads: boolean = internals !== undefined;
+export const directReads: boolean = coreRead !== undefined;
