@@ -205,11 +205,15 @@ export class Connection<T> {
     this.kick();
   }
 
-  /** Starts the writer unless it runs; what is queued meanwhile goes out in one write. */
-  kick(): void {
+  /**
+   * Starts the writer unless it runs; what is queued meanwhile goes out in one write.
+   * By default the first write starts at once. With `later`, it waits until the current
+   * task ends, so that everything the caller queues before then goes out together.
+   */
+  kick(later = false): void {
     if (this.#writing || this.#state === State.Closed) return;
     this.#writing = true;
-    this.#flushDone = this.#flush();
+    this.#flushDone = this.#flush(later);
   }
 
   /** Lets a paused connection (receive HWM reached) deliver and read again. */
@@ -411,10 +415,9 @@ export class Connection<T> {
     }
   }
 
-  async #flush(): Promise<void> {
-    // The first chunk goes out now (Deno starts a write inside the call), so a lone reply
-    // leaves before the caller goes on; whatever is queued while a write is pending goes
-    // out together in the next one.
+  async #flush(later: boolean): Promise<void> {
+    // Without `later` the first chunk goes out now (Deno starts a write inside the call).
+    if (later) await Promise.resolve();
     try {
       for (;;) {
         if (this.#state === State.Closed) break;

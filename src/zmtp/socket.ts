@@ -190,7 +190,12 @@ export abstract class Socket {
   /** Queues an encoded message to a peer and lets its connection (if any) write soon. */
   protected queueTo(peer: Peer, chunk: Uint8Array): void {
     peer.out.push(chunk);
-    if (peer.conn !== null) peer.conn.kick();
+    // A lone reply is written at once, for latency. While more received messages wait to be
+    // served, writes wait until the current task ends: every write wakes a client, which on
+    // a busy machine can take the CPU from us before the waiting requests are served.
+    if (peer.conn !== null) {
+      peer.conn.kick(this.#prefetched !== undefined || this.#ready.length > 0);
+    }
   }
 
   // ---- public API ------------------------------------------------------------------------
