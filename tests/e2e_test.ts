@@ -323,6 +323,22 @@ print(json.dumps({"first": msgpack.unpackb(first[1]), "second": msgpack.unpackb(
   },
 });
 
+Deno.test("process(timeout) waits its timeout and returns 0 when nobody calls", async () => {
+  const lomq = new LomqProcess([
+    `${ROOT}tests/fixtures/timeouts.lua`,
+    `tcp://127.0.0.1:${freePort()}`,
+  ]);
+  const out = await lomq.finish(20000);
+  assert.equal(out.code, 0, out.stderr);
+  const [rc1, waited1, rc0, waited0, rc2, waited2, rc3, waited3] = out.stdout.trim().split(" ")
+    .map(Number);
+  assert.deepEqual([rc1, rc0, rc2, rc3], [0, 0, 0, 0]);
+  assert.ok(waited1 >= 0.195 && waited1 < 5, `process(200) took ${waited1} s`);
+  assert.ok(waited0 < 0.1, `process(0) took ${waited0} s`);
+  assert.ok(waited2 >= 0.095 && waited2 < 5, `process(100) took ${waited2} s`);
+  assert.ok(waited3 >= 0.295 && waited3 < 5, `process(300) took ${waited3} s`);
+});
+
 Deno.test("Ctrl+C calls OnStop, wakes process() and exits 0 within 2 s", async () => {
   const port = freePort();
   const lomq = new LomqProcess([SERVER, `tcp://127.0.0.1:${port}`]);

@@ -338,21 +338,32 @@ export class LuaOverMQBindings {
       m._lua_pushinteger(L, 0n);
       return 1;
     }
-    return engine.wait(L, "process()", (T) => {
-      const finish = (ready: boolean): number => {
-        this.#clock.end();
-        if (ready) this.#serveOne(binding);
-        else if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
-        m._lua_pushinteger(T, BigInt(binding.errno));
-        return 1;
-      };
-      if (this.#lifecycle.stopSignal.aborted) {
-        // Stopping: return at once, but through a macrotask so timers (the forced
-        // exit) still fire when a script keeps calling process() in a loop.
-        return delay(0).then(() => finish(false));
-      }
-      return binding.socket.readable(undefined, this.#clock.begin(timeoutMs)).then(finish);
-    });
+    return engine.wait(L, "process()", (T) =>
+      new Promise<number>((resolve, reject) => {
+        // Called back from the socket's delivery path: it must not throw there.
+        let settled = false;
+        const finish = (ready: boolean): void => {
+          if (settled) return;
+          settled = true;
+          this.#clock.end();
+          try {
+            if (ready) this.#serveOne(binding);
+            else if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
+            m._lua_pushinteger(T, BigInt(binding.errno));
+            resolve(1);
+          } catch (error) {
+            reject(error);
+          }
+        };
+        if (this.#lifecycle.stopSignal.aborted) {
+          // Stopping: return at once, but through a macrotask so timers (the forced
+          // exit) still fire when a script keeps calling process() in a loop.
+          void delay(0).then(() => finish(false));
+          return;
+        }
+        const cancel = binding.socket.whenReadable(finish);
+        if (!settled) this.#clock.begin(timeoutMs, cancel);
+      }));
   }
 
   /** Serves one queued request, if any. */

@@ -5,41 +5,46 @@
  * requests), and almost every wait ends early. Arming and clearing a timer each time
  * costs more than the rest of the wait, so one timer stays armed for the earliest
  * deadline and is only re-armed when it fires. Only one host thread waits at a time
- * (the script runs its phases one after another), so one deadline suffices.
+ * (the script runs its phases one after another), so one deadline suffices, and the
+ * wait is ended through a plain callback rather than an abort signal and its listeners.
  *
  * @module
  */
 
-/** Hands out abort signals that fire at a deadline or on stop. */
+/** Ends the current wait at its deadline or on stop. */
 export class WaitClock {
-  #controller = new AbortController();
+  #onExpire: (() => void) | undefined;
   #deadline = Infinity;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #stopped = false;
 
-  /** Aborts every current and future wait. */
+  /** Ends the current wait, and every later one as soon as it begins. */
   stop(): void {
     this.#stopped = true;
-    this.#controller.abort();
     clearTimeout(this.#timer);
+    this.#expire();
   }
 
-  /** A signal for a wait that must end after `timeoutMs` (undefined: no limit). */
-  begin(timeoutMs: number | undefined): AbortSignal {
-    if (this.#stopped) return this.#controller.signal;
+  /**
+   * Starts a wait that `onExpire` ends after `timeoutMs` (undefined: no limit), or at once
+   * when the clock is stopped. {@link end} must be called when the wait ends otherwise.
+   */
+  begin(timeoutMs: number | undefined, onExpire: () => void): void {
+    this.#onExpire = onExpire;
+    if (this.#stopped) return this.#expire();
     if (timeoutMs === undefined || !Number.isFinite(timeoutMs)) {
       this.#deadline = Infinity;
-      return this.#controller.signal;
+      return;
     }
     this.#deadline = performance.now() + timeoutMs;
     if (this.#deadline < this.#timerAt) this.#arm(timeoutMs);
-    return this.#controller.signal;
   }
 
   /** The wait ended; a timer still armed for it will find no deadline and do nothing. */
   end(): void {
     this.#deadline = Infinity;
+    this.#onExpire = undefined;
   }
 
   #arm(ms: number): void {
@@ -58,8 +63,12 @@ export class WaitClock {
       return;
     }
     this.#deadline = Infinity;
-    const expired = this.#controller;
-    this.#controller = new AbortController();
-    expired.abort();
+    this.#expire();
+  }
+
+  #expire(): void {
+    const onExpire = this.#onExpire;
+    this.#onExpire = undefined;
+    onExpire?.();
   }
 }

@@ -282,6 +282,23 @@ export abstract class Socket {
   }
 
   /**
+   * Callback form of readable() for a server's hot loop: `callback(true)` once tryRecv()
+   * would return a message, `callback(false)` when the socket closes or the returned function
+   * is called first. When the outcome is already known it calls back before returning.
+   */
+  whenReadable(callback: (ready: boolean) => void): () => void {
+    if (this.#closed) {
+      callback(false);
+      return noop;
+    }
+    if (this.#hasMessage()) {
+      callback(true);
+      return noop;
+    }
+    return this.#readWaiters.listen(callback);
+  }
+
+  /**
    * Waits up to `timeoutMs` for a message; undefined on timeout (lastErrno EAGAIN), abort,
    * close (ETERM) or when receiving is not allowed (EFSM, ENOTSUP).
    */
@@ -611,3 +628,5 @@ export abstract class Socket {
     }
   }
 }
+
+function noop(): void {}

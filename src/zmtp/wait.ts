@@ -42,6 +42,22 @@ export class WaiterSet {
     });
   }
 
+  /**
+   * Callback form of {@link wait} for hot paths (no promise, no timer, no abort listener):
+   * `callback` gets the value of the next wake, or false when the returned function is
+   * called first. Calling that function after the wake does nothing.
+   */
+  listen(callback: (value: boolean) => void): () => void {
+    const waiter: Waiter = {
+      resolve: callback,
+      timer: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
+    this.#waiters.add(waiter);
+    return () => this.#settle(waiter, false);
+  }
+
   /** Ends every pending wait with `value`. */
   wakeAll(value: boolean): void {
     if (this.#waiters.size === 0) return;
