@@ -238,12 +238,14 @@ export class LuaOverMQBindings {
   #self(L: LuaState): Binding {
     const engine = this.#engine;
     const ptr = engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE));
-    if (!ptr) {
+    if (ptr === 0) {
       throw new Error(
         "expected a LuaOverMQ socket as the first argument (call methods as sock:method(...))",
       );
     }
-    const id = new DataView(engine.m.HEAPU8.buffer).getInt32(ptr, true);
+    // Every method call comes here: read the little-endian id without a DataView per call.
+    const heap = engine.m.HEAPU8;
+    const id = heap[ptr] | (heap[ptr + 1] << 8) | (heap[ptr + 2] << 16) | (heap[ptr + 3] << 24);
     const binding = this.#sockets.get(id);
     if (!binding) throw new Error("this LuaOverMQ socket is closed");
     return binding;
