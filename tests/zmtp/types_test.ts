@@ -251,3 +251,45 @@ Deno.test("sockets: options are validated; unsupported operations say so", () =>
   assert.equal(pull.lastErrno, ENOTSUP);
   return Promise.all([rep.close(), push.close(), pull.close()]).then(() => {});
 });
+
+Deno.test("sockets: whenReadable calls back once: on a message, on cancel, on close, or at once", async () => {
+  const rep = createSocket("REP");
+  const dealer = createSocket("DEALER");
+  try {
+    const endpoint = await rep.bind("tcp://127.0.0.1:0");
+    dealer.connect(endpoint);
+    const calls: boolean[] = [];
+    const cancelUnused = rep.whenReadable((ready) => calls.push(ready));
+    assert.deepEqual(calls, [], "nothing is waiting yet");
+    assert.ok(await dealer.send([new Uint8Array(0), new TextEncoder().encode("hi")], 2000));
+    await waitFor(() => calls.length > 0, "the readable callback");
+    assert.deepEqual(calls, [true]);
+    cancelUnused(); // after the wake: does nothing
+    assert.deepEqual(calls, [true]);
+
+    // Already readable (the message is still queued): called back before returning.
+    const early: boolean[] = [];
+    rep.whenReadable((ready) => early.push(ready));
+    assert.deepEqual(early, [true]);
+    assert.equal(new TextDecoder().decode(rep.tryRecv()![0]), "hi");
+    assert.ok(rep.trySend([new Uint8Array([1])]));
+
+    // Cancelled while waiting: false, once.
+    const cancelled: boolean[] = [];
+    const cancel = rep.whenReadable((ready) => cancelled.push(ready));
+    cancel();
+    cancel();
+    assert.deepEqual(cancelled, [false]);
+
+    // Closed while waiting: false; and on a closed socket at once.
+    const closed: boolean[] = [];
+    rep.whenReadable((ready) => closed.push(ready));
+    await rep.close();
+    assert.deepEqual(closed, [false]);
+    rep.whenReadable((ready) => closed.push(ready));
+    assert.deepEqual(closed, [false, false]);
+  } finally {
+    await rep.close();
+    await dealer.close();
+  }
+});
