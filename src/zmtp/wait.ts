@@ -6,13 +6,9 @@
  * @module
  */
 
-type Timer = ReturnType<typeof setTimeout>;
-
+/** One pending wait; an object of its own, so the same callback may wait twice. */
 interface Waiter {
   resolve(value: boolean): void;
-  timer: Timer | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /** Callers waiting for the same kind of event (readability, room to send). */
@@ -25,37 +21,33 @@ export class WaiterSet {
   }
 
   /**
+   * `callback` gets the value of the next wake, or false when the returned function is
+   * called first; calling that function after the wake does nothing. No promise, timer or
+   * listener: the form for hot paths, and what {@link wait} is built on.
+   */
+  listen(callback: (value: boolean) => void): () => void {
+    const waiter: Waiter = { resolve: callback };
+    this.#waiters.add(waiter);
+    return () => this.#settle(waiter, false);
+  }
+
+  /**
    * Resolves true when woken with true, false on wake(false), timeout or abort.
    * `timeoutMs` undefined (or Infinity) waits without a timer.
    */
   wait(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      const waiter: Waiter = { resolve, timer: undefined, signal, onAbort: undefined };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const cancel = this.listen((value) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", cancel);
+        resolve(value);
+      });
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
-        waiter.timer = setTimeout(() => this.#settle(waiter, false), Math.max(0, timeoutMs));
+        timer = setTimeout(cancel, Math.max(0, timeoutMs));
       }
-      if (signal !== undefined) {
-        waiter.onAbort = () => this.#settle(waiter, false);
-        signal.addEventListener("abort", waiter.onAbort);
-      }
-      this.#waiters.add(waiter);
+      signal?.addEventListener("abort", cancel);
     });
-  }
-
-  /**
-   * Callback form of {@link wait} for hot paths (no promise, no timer, no abort listener):
-   * `callback` gets the value of the next wake, or false when the returned function is
-   * called first. Calling that function after the wake does nothing.
-   */
-  listen(callback: (value: boolean) => void): () => void {
-    const waiter: Waiter = {
-      resolve: callback,
-      timer: undefined,
-      signal: undefined,
-      onAbort: undefined,
-    };
-    this.#waiters.add(waiter);
-    return () => this.#settle(waiter, false);
   }
 
   /** Ends every pending wait with `value`. */
@@ -66,8 +58,6 @@ export class WaiterSet {
 
   #settle(waiter: Waiter, value: boolean): void {
     if (!this.#waiters.delete(waiter)) return;
-    clearTimeout(waiter.timer);
-    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener("abort", waiter.onAbort);
     waiter.resolve(value);
   }
 }
