@@ -23,6 +23,7 @@ import {
   type SocketType,
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
+import { sleep } from "../zmtp/wait.ts";
 
 /**
  * Socket types by the original LuaOverMQ's numbers (libzmq's numbering, 1 PUB to
@@ -102,7 +103,7 @@ export class LuaOverMQBindings {
       sleep: (L) => {
         const ms = Math.max(0, numberArg(L, engine, 1) ?? 0);
         return engine.wait(L, "sleep()", async () => {
-          await delay(ms, this.#lifecycle.stopSignal);
+          await sleep(ms, this.#lifecycle.stopSignal);
           return 0;
         });
       },
@@ -360,7 +361,7 @@ export class LuaOverMQBindings {
         if (this.#lifecycle.stopSignal.aborted) {
           // Stopping: return at once, but through a macrotask so timers (the forced
           // exit) still fire when a script keeps calling process() in a loop.
-          void delay(0).then(() => finish(false));
+          void sleep(0).then(() => finish(false));
           return;
         }
         const cancel = binding.socket.whenReadable(finish);
@@ -618,18 +619,4 @@ function typeName(type: number): string {
   ][
     type
   ] ?? "no value";
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
