@@ -323,6 +323,18 @@ print(json.dumps({"first": msgpack.unpackb(first[1]), "second": msgpack.unpackb(
   },
 });
 
+Deno.test("LuaOverMQ.encode and decode: msgpack bytes out, the same values back", async () => {
+  const lomq = new LomqProcess([`${ROOT}tests/fixtures/encode.lua`]);
+  const out = await lomq.finish(20000);
+  assert.equal(out.code, 0, out.stderr);
+  // The hex is what Python's msgpack.packb([1, 2.5, "x", {"k": True}]) gives.
+  assert.deepEqual(out.stdout.trim().split("\n"), [
+    "9401cb4004000000000000a17881a16bc3",
+    "1\t2.5\tx\ttrue\tinteger",
+    "5003\ttrue",
+  ]);
+});
+
 Deno.test("process(timeout) waits its timeout and returns 0 when nobody calls", async () => {
   const lomq = new LomqProcess([
     `${ROOT}tests/fixtures/timeouts.lua`,

@@ -126,7 +126,7 @@ export class LuaOverMQBindings {
       encode: (L) => {
         engine.encoder.reset();
         engine.encoder.value(L, 1);
-        api.pushBytes(L, engine.encoder.take());
+        api.pushBytes(L, engine.encoder.view()); // pushBytes copies it into Lua
         return 1;
       },
     };
