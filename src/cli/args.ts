@@ -161,16 +161,36 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
+/** What a subcommand needs to parse its arguments and explain itself. */
+export interface Command {
+  /** The subcommand's name: `call` for `lomq call`. */
+  name: string;
+  /** Printed for `--help`/`-h`. */
+  help: string;
+  /** The options it accepts besides `--help`. */
+  specs: readonly OptionSpec[];
+}
+
 /**
- * Runs a command body, turning a {@linkcode UsageError} into its one-line message on
- * stderr (with a pointer to the command's help) and exit code 2.
+ * Runs a subcommand: parses `args`, prints the help for `--help`, otherwise runs `body`
+ * with the parsed arguments. A {@linkcode UsageError} from the parsing or the body becomes
+ * its one-line message on stderr (with a pointer to the help) and exit code 2.
  */
-export async function withUsage(command: string, body: () => Promise<number>): Promise<number> {
+export async function runCommand(
+  command: Command,
+  args: readonly string[],
+  body: (parsed: ParsedArgs) => Promise<number>,
+): Promise<number> {
   try {
-    return await body();
+    const parsed = parseOptions(args, command.specs);
+    if (flag(parsed, "help")) {
+      console.log(command.help);
+      return 0;
+    }
+    return await body(parsed);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`lomq ${command}: ${error.message}; see lomq ${command} --help`);
+    console.error(`lomq ${command.name}: ${error.message}; see lomq ${command.name} --help`);
     return EXIT_USAGE;
   }
 }

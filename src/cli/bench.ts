@@ -19,10 +19,10 @@ import {
   flag,
   numberOption,
   type OptionSpec,
-  parseOptions,
+  type ParsedArgs,
+  runCommand,
   stringOption,
   UsageError,
-  withUsage,
 } from "./args.ts";
 import { Histogram } from "./histogram.ts";
 import { parseArgument } from "./json.ts";
@@ -132,12 +132,7 @@ export interface BenchResult {
 
 /** Runs `lomq bench`; returns the exit code. */
 export function bench(args: string[]): Promise<number> {
-  return withUsage("bench", async () => {
-    const parsed = parseOptions(args, SPECS);
-    if (flag(parsed, "help")) {
-      console.log(BENCH_HELP);
-      return 0;
-    }
+  return runCommand({ name: "bench", help: BENCH_HELP, specs: SPECS }, args, async (parsed) => {
     if (parsed.positionals.length > 0) {
       throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
     }
@@ -159,7 +154,7 @@ export function bench(args: string[]): Promise<number> {
   });
 }
 
-function readConfig(parsed: ReturnType<typeof parseOptions>): BenchConfig {
+function readConfig(parsed: ParsedArgs): BenchConfig {
   const durationS = numberOption(parsed, "duration", { min: 0.001, max: 86400, integer: false });
   const requests = numberOption(parsed, "requests", { min: 1 });
   if (durationS !== undefined && requests !== undefined) {

@@ -12,10 +12,9 @@ import {
   flag,
   numberOption,
   type OptionSpec,
-  parseOptions,
+  runCommand,
   stringOption,
   UsageError,
-  withUsage,
 } from "./args.ts";
 import { decodeTagged, MalformedError, parseArgument, taggedToJson, toHex } from "./json.ts";
 
@@ -63,12 +62,7 @@ const SPECS: OptionSpec[] = [
 
 /** Runs `lomq call`; returns the exit code. */
 export function call(args: string[]): Promise<number> {
-  return withUsage("call", async () => {
-    const parsed = parseOptions(args, SPECS);
-    if (flag(parsed, "help")) {
-      console.log(CALL_HELP);
-      return 0;
-    }
+  return runCommand({ name: "call", help: CALL_HELP, specs: SPECS }, args, async (parsed) => {
     const uri = stringOption(parsed, "uri", DEFAULT_RPC_URI);
     const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
       DEFAULT_CALL_TIMEOUT_MS;

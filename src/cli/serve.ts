@@ -13,14 +13,7 @@ import { DEFAULT_RPC_URI } from "../client/client.ts";
 import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
-import {
-  flag,
-  type OptionSpec,
-  parseOptions,
-  stringOption,
-  UsageError,
-  withUsage,
-} from "./args.ts";
+import { type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
 export const EXIT_SERVE_FAILED = 1;
@@ -59,12 +52,7 @@ const SPECS: OptionSpec[] = [
 
 /** Runs `lomq serve`; returns the exit code. */
 export function serve(args: string[]): Promise<number> {
-  return withUsage("serve", async () => {
-    const parsed = parseOptions(args, SPECS);
-    if (flag(parsed, "help")) {
-      console.log(SERVE_HELP);
-      return 0;
-    }
+  return runCommand({ name: "serve", help: SERVE_HELP, specs: SPECS }, args, async (parsed) => {
     const [scriptPath, ...scriptArgs] = parsed.positionals;
     if (scriptPath === undefined) throw new UsageError("missing the SCRIPT.lua to serve");
     const rpcUri = stringOption(parsed, "rpc", DEFAULT_RPC_URI);

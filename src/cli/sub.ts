@@ -7,15 +7,7 @@
 
 import { DEFAULT_PUB_URI } from "../client/subscriber.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
-import {
-  flag,
-  numberOption,
-  type OptionSpec,
-  parseOptions,
-  stringOption,
-  UsageError,
-  withUsage,
-} from "./args.ts";
+import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
 import { bytesToJsonText, decodeTagged, taggedToJson } from "./json.ts";
 import { onStopSignal } from "./signals.ts";
 
@@ -53,12 +45,7 @@ const encoder = new TextEncoder();
 
 /** Runs `lomq sub`; returns the exit code. */
 export function sub(args: string[]): Promise<number> {
-  return withUsage("sub", async () => {
-    const parsed = parseOptions(args, SPECS);
-    if (flag(parsed, "help")) {
-      console.log(SUB_HELP);
-      return 0;
-    }
+  return runCommand({ name: "sub", help: SUB_HELP, specs: SPECS }, args, async (parsed) => {
     const uri = stringOption(parsed, "uri", DEFAULT_PUB_URI);
     const limit = numberOption(parsed, "count", { min: 1 }) ?? Infinity;
     const topics = parsed.positionals.length === 0 ? [""] : parsed.positionals;
