@@ -12,9 +12,9 @@
  * @module
  */
 
-import { DEFAULT_RPC_URI } from "../client/client.ts";
+import { DEFAULT_RPC_URI, replyId, requestFrames } from "../client/client.ts";
 import { EncodeError, encodeRequest } from "../client/msgpack.ts";
-import { createSocket, type Frames, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
 import {
   flag,
   numberOption,
@@ -305,15 +305,12 @@ async function driveConnection(
   // Send times by request id, in send order: the first entry is the oldest call.
   const inFlight = new Map<number, number>();
   let nextId = 0;
-  const empty = new Uint8Array(0);
 
   const issue = (): void => {
     while (inFlight.size < config.pipeline && run.mayIssue()) {
       const id = nextId;
       nextId = (nextId + 1) >>> 0;
-      const idFrame = new Uint8Array([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]);
-      const frames: Frames = [idFrame, empty, body];
-      if (!socket.trySend(frames)) return; // at the HWM: the next reply makes room
+      if (!socket.trySend(requestFrames(id, body))) return; // at the HWM: the next reply makes room
       tally.issued++;
       inFlight.set(id, performance.now());
     }
@@ -326,9 +323,8 @@ async function driveConnection(
     if (await socket.readable(waitMs, run.signal)) {
       const now = performance.now();
       for (let frames = socket.tryRecv(); frames; frames = socket.tryRecv()) {
-        const idFrame = frames[0];
-        if (frames.length !== 4 || idFrame.length !== 4) continue;
-        const id = ((idFrame[0] << 24) | (idFrame[1] << 16) | (idFrame[2] << 8) | idFrame[3]) >>> 0;
+        const id = replyId(frames);
+        if (id === undefined) continue;
         const sentAt = inFlight.get(id);
         if (sentAt === undefined) continue; // the reply to a call already counted as a timeout
         inFlight.delete(id);

@@ -124,6 +124,23 @@ const EMPTY = new Uint8Array(0);
 const textDecoder = new TextDecoder();
 
 /**
+ * The frames that send call `id` over a DEALER: `[id, "", body]`, the id as 4 big-endian
+ * bytes. The server echoes the envelope, so the reply names the call it answers.
+ */
+export function requestFrames(id: number, body: Uint8Array): Frames {
+  const idFrame = new Uint8Array(4);
+  new DataView(idFrame.buffer).setUint32(0, id);
+  return [idFrame, EMPTY, body];
+}
+
+/** The call id of a reply `[id, "", status, payload]`, or undefined when it is not one. */
+export function replyId(frames: Frames): number | undefined {
+  if (frames.length !== 4 || frames[0].length !== 4 || frames[1].length !== 0) return undefined;
+  const idFrame = frames[0];
+  return new DataView(idFrame.buffer, idFrame.byteOffset, 4).getUint32(0);
+}
+
+/**
  * An RPC client for lomq and LuaOverMQ servers. Calls may overlap freely: they are all
  * sent at once over one connection, and each resolves when its own reply arrives.
  *
@@ -203,9 +220,7 @@ export class Client {
     do {
       this.#nextId = this.#nextId === 0xffff_ffff ? 1 : this.#nextId + 1;
     } while (this.#pending.has(this.#nextId));
-    const idFrame = new Uint8Array(4);
-    new DataView(idFrame.buffer).setUint32(0, id);
-    const frames: Frames = [idFrame, EMPTY, body];
+    const frames = requestFrames(id, body);
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
 
     return new Promise<RawReply>((resolve, reject) => {
@@ -268,10 +283,8 @@ export class Client {
   }
 
   #onReply(frames: Frames): void {
-    // [id, "", status, payload]; anything else is not a reply to this client: drop it.
-    if (frames.length !== 4 || frames[0].length !== 4 || frames[1].length !== 0) return;
-    const idFrame = frames[0];
-    const id = new DataView(idFrame.buffer, idFrame.byteOffset, 4).getUint32(0);
+    const id = replyId(frames);
+    if (id === undefined) return; // not a reply to this client
     const call = this.#settle(id);
     if (!call) return; // the call timed out or was aborted: a late reply
     const status = textDecoder.decode(frames[2]);
