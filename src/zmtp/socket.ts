@@ -66,6 +66,7 @@ export abstract class Socket {
   #ready = new Queue<Peer>();
   #prefetched: Incoming | undefined;
   #readWaiters = new WaiterSet();
+  #readWakeQueued = false;
   #progressWaiters = new WaiterSet();
   #listeners: ListenerEntry[] = [];
   #connectors: Promise<void>[] = [];
@@ -464,10 +465,22 @@ export abstract class Socket {
     }
   }
 
+  /**
+   * Wakes readers in a microtask of its own, never on the connection's parse path: a reader
+   * may run a whole request handler (Lua included), which must not sit on top of the parser
+   * of the connection it answers. Messages parsed from the same read are all queued by then.
+   */
   #wakeReaders(): void {
+    if (this.#readWakeQueued || this.#readWaiters.size === 0) return;
+    this.#readWakeQueued = true;
+    queueMicrotask(this.#wakeReadersNow);
+  }
+
+  #wakeReadersNow = (): void => {
+    this.#readWakeQueued = false;
     if (this.#readWaiters.size === 0 || !this.#hasMessage()) return;
     this.#readWaiters.wakeAll(true);
-  }
+  };
 
   #wakeProgress(): void {
     this.#progressWaiters.wakeAll(true);
