@@ -13,6 +13,7 @@ import { DEFAULT_RPC_URI } from "../client/client.ts";
 import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { RpcServer } from "../rpc/mod.ts";
 import { type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
@@ -85,6 +86,7 @@ async function serveFunctions(
   scriptPath: string,
   rpcUri: string,
   pubUri: string | undefined,
+  callTimeoutMs = 0,
 ): Promise<number> {
   let rep: Socket | undefined;
   try {
@@ -100,15 +102,12 @@ async function serveFunctions(
     `lomq serve: serving ${scriptPath} on ${rep.endpoints.join(", ")}` +
       (pubUri === undefined ? "" : `, publishing on ${pubUri}`),
   );
-  const dispatcher = host.bindings.dispatcher;
+  const server = new RpcServer(rep, host.bindings.dispatcher, callTimeoutMs);
   try {
-    while (await rep.readable(undefined, host.stop.signal)) {
-      for (let request = rep.tryRecv(); request; request = rep.tryRecv()) {
-        rep.trySend(dispatcher.handle(request));
-      }
-    }
+    await server.serveUntil(host.stop.signal);
   } finally {
-    await rep.close(0);
+    // Linger a moment: the answer to a call that was stopped is still on its way out.
+    await rep.close(200);
   }
   return 0;
 }

@@ -57,9 +57,21 @@ export interface LuaModule {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;
   _free(ptr: number): void;
-  addFunction(fn: HostFunction, signature: string): number;
+  _realloc(ptr: number, size: number): number;
+  // deno-lint-ignore no-explicit-any
+  addFunction(fn: (...args: any[]) => any, signature: string): number;
+  /** The wasm stack pointer, restored after a JavaScript exception unwound wasm frames. */
+  stackSave(): number;
+  stackRestore(pointer: number): void;
 
   _luaL_newstate(): LuaState;
+  _lua_newstate(alloc: number, ud: number): LuaState;
+  _lua_atpanic(L: LuaState, panic: number): number;
+  _lua_setwarnf(L: LuaState, warn: number, ud: number): void;
+  _lua_sethook(L: LuaState, hook: number, mask: number, count: number): void;
+  _lua_isyieldable(L: LuaState): number;
+  _lua_iscfunction(L: LuaState, idx: number): number;
+  _lua_tothread(L: LuaState, idx: number): LuaState;
   _luaL_openlibs(L: LuaState): void;
   _luaL_loadbufferx(L: LuaState, buf: number, size: number, name: number, mode: number): number;
   _luaL_traceback(L: LuaState, L1: LuaState, msg: number, level: number): void;

@@ -24,6 +24,7 @@ import {
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
 import { sleep } from "../zmtp/wait.ts";
+import { IDLE, parseReply, RpcServer, SERVED } from "../rpc/mod.ts";
 
 /**
  * Socket types by the original LuaOverMQ's numbers (libzmq's numbering, 1 PUB to
@@ -50,9 +51,10 @@ interface Binding {
   errno: number;
   /** Timeout for `call()`, from the `timeout_ms` option. */
   callTimeoutMs: number | undefined;
+  /** REP and ROUTER: serves `process()`. */
+  server: RpcServer | undefined;
 }
 
-const textDecoder = new TextDecoder();
 const textEncoder = new TextEncoder();
 
 /** Installs and runs the LuaOverMQ module in an engine. */
@@ -102,10 +104,38 @@ export class LuaOverMQBindings {
       request: (L) => this.#request(L),
       sleep: (L) => {
         const ms = Math.max(0, numberArg(L, engine, 1) ?? 0);
-        return engine.wait(L, "sleep()", async () => {
-          await sleep(ms, this.#lifecycle.stopSignal);
+        return engine.wait(L, "sleep()", async (T) => {
+          await sleep(ms, engine.signalFor(T));
           return 0;
         });
+      },
+      expose: (L) => {
+        if (m._lua_type(L, 1) !== LuaType.TABLE) {
+          throw new Error(
+            'expose: expected a list of function names, e.g. LuaOverMQ.expose{"add"}',
+          );
+        }
+        const names: string[] = [];
+        const n = Number(m._lua_rawlen(L, 1));
+        for (let i = 1; i <= n; i++) {
+          if (m._lua_rawgeti(L, 1, BigInt(i)) !== LuaType.STRING) {
+            throw new Error(`expose: entry ${i} is not a function name (a string)`);
+          }
+          names.push(api.toText(L, -1));
+          m._lua_settop(L, -2);
+        }
+        this.dispatcher.expose(names);
+        return 0;
+      },
+      // The prelude's coroutine wrappers: a coroutine paused for a time slice passes the
+      // pause up to the host thread, which yields to the event loop, then goes on.
+      preempted: (L) => {
+        m._lua_pushboolean(L, engine.takePreempted(m._lua_tothread(L, 1)) ? 1 : 0);
+        return 1;
+      },
+      pass_preemption: (L) => {
+        engine.passPreemption(L);
+        return 0;
       },
       decode: (L) => {
         const bytes = api.toBytes(L, 1);
@@ -169,6 +199,7 @@ export class LuaOverMQBindings {
         const binding = this.#self(L);
         const option = parseOption(api.toText(L, 2), this.#optionValue(L, 3));
         if ("callTimeoutMs" in option) binding.callTimeoutMs = option.callTimeoutMs;
+        else if ("serveBudgetMs" in option) setServeBudget(binding, option.serveBudgetMs);
         else binding.socket.setOption(option.key, option.value as never);
         return 0;
       },
@@ -268,19 +299,31 @@ export class LuaOverMQBindings {
     const type = socketTypeArg(L, engine, how);
     const options: SocketOptions = {};
     let callTimeoutMs: number | undefined;
+    let serveBudgetMs = 0;
     if (m._lua_type(L, 3) === LuaType.TABLE) {
       m._lua_pushnil(L);
       while (m._lua_next(L, 3)) {
         if (m._lua_type(L, -2) === LuaType.STRING) {
           const option = parseOption(api.toText(L, -2), this.#optionValue(L, -1));
           if ("callTimeoutMs" in option) callTimeoutMs = option.callTimeoutMs;
+          else if ("serveBudgetMs" in option) serveBudgetMs = option.serveBudgetMs;
           else (options as Record<string, unknown>)[option.key] = option.value;
         }
         m._lua_settop(L, -2);
       }
     }
     const socket = createSocket(type, options);
-    const binding: Binding = { id: this.#nextId++, socket, type, errno: 0, callTimeoutMs };
+    const server = type === "REP" || type === "ROUTER"
+      ? new RpcServer(socket, this.dispatcher, serveBudgetMs)
+      : undefined;
+    const binding: Binding = {
+      id: this.#nextId++,
+      socket,
+      type,
+      errno: 0,
+      callTimeoutMs,
+      server,
+    };
     if (how === "connect") {
       // Connecting happens in the background: nothing to wait for.
       try {
@@ -320,21 +363,45 @@ export class LuaOverMQBindings {
     return undefined;
   }
 
-  /** `sock:process([timeout_ms])`: serves one request; 0 on success or timeout. */
+  /**
+   * `sock:process([timeout_ms])`: serves one request; 0 on success or timeout. A request
+   * already queued is served without yielding; a handler that waits or is paused makes the
+   * script wait for its reply.
+   */
   #process(L: LuaState): number {
     const engine = this.#engine;
     const m = engine.m;
     const binding = this.#self(L);
-    if (binding.type !== "REP" && binding.type !== "ROUTER") {
+    const server = binding.server;
+    if (server === undefined) {
       binding.errno = ENOTSUP;
       m._lua_pushinteger(L, BigInt(ENOTSUP));
       return 1;
     }
+    if (engine.hostThread(L)?.kind === "call") {
+      throw new Error("process() cannot be called from an RPC handler");
+    }
+    if (!m._lua_isyieldable(L)) {
+      throw new Error(
+        "process() cannot be called from inside a C function (a table.sort comparator, a " +
+          "metamethod called by the library, ...)",
+      );
+    }
     binding.errno = 0;
-    if (this.#serveOne(binding)) {
+    const served = server.serveNext();
+    if (served === SERVED) {
       // Nonzero when a ROUTER reply could not be routed (the client is gone).
+      binding.errno = server.lastErrno;
       m._lua_pushinteger(L, BigInt(binding.errno));
       return 1;
+    }
+    if (served !== IDLE) {
+      return engine.wait(L, "process()", async (T) => {
+        await served;
+        binding.errno = server.lastErrno;
+        m._lua_pushinteger(T, BigInt(binding.errno));
+        return 1;
+      });
     }
     const timeoutMs = numberArg(L, engine, 2);
     if (timeoutMs !== undefined && timeoutMs <= 0) {
@@ -343,17 +410,30 @@ export class LuaOverMQBindings {
     }
     return engine.wait(L, "process()", (T) =>
       new Promise<number>((resolve, reject) => {
-        // Called back from the socket's delivery path: it must not throw there.
+        // Called back from the socket's wake-up: it must not throw there.
         let settled = false;
+        const reply = (): void => {
+          m._lua_pushinteger(T, BigInt(binding.errno));
+          resolve(1);
+        };
         const finish = (ready: boolean): void => {
           if (settled) return;
           settled = true;
           this.#clock.end();
           try {
-            if (ready) this.#serveOne(binding);
-            else if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
-            m._lua_pushinteger(T, BigInt(binding.errno));
-            resolve(1);
+            if (!ready) {
+              if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
+              return reply();
+            }
+            const next = server.serveNext();
+            if (next === IDLE || next === SERVED) {
+              binding.errno = server.lastErrno;
+              return reply();
+            }
+            next.then(() => {
+              binding.errno = server.lastErrno;
+              reply();
+            }, reject);
           } catch (error) {
             reject(error);
           }
@@ -367,25 +447,6 @@ export class LuaOverMQBindings {
         const cancel = binding.socket.whenReadable(finish);
         if (!settled) this.#clock.begin(timeoutMs, cancel);
       }));
-  }
-
-  /** Serves one queued request, if any. */
-  #serveOne(binding: Binding): boolean {
-    const frames = binding.socket.tryRecv();
-    if (!frames) return false;
-    if (binding.type === "REP") {
-      binding.socket.trySend(this.dispatcher.handle(frames));
-      return true;
-    }
-    // ROUTER: [identity, routing..., "", body] from REQ, or [identity, body] from a
-    // DEALER that sends no delimiter. The envelope goes back in front of the reply.
-    let split = frames.findIndex((frame) => frame.length === 0);
-    split = split < 0 ? 1 : split + 1;
-    const reply = this.dispatcher.handle(frames.slice(split));
-    if (!binding.socket.trySend([...frames.slice(0, split), ...reply])) {
-      binding.errno = binding.socket.lastErrno;
-    }
-    return true;
   }
 
   /** `sock:send(topic, value)` (two frames) or `sock:send(frame)`; 0 or an errno. */
@@ -409,7 +470,10 @@ export class LuaOverMQBindings {
     // PUSH and DEALER wait for room at the high-water mark, as in libzmq, where the
     // script can wait; from an RPC handler or a coroutine they report EAGAIN instead.
     const blocks = binding.type === "PUSH" || binding.type === "DEALER";
-    if (binding.errno === EAGAIN && blocks && engine.hostThreads.has(L)) {
+    if (
+      binding.errno === EAGAIN && blocks && engine.hostThread(L) !== undefined &&
+      m._lua_isyieldable(L)
+    ) {
       const copies = frames.map((frame) => frame.slice()); // the encoder's view is reused
       return engine.wait(L, "send()", async (T) => {
         const ok = await binding.socket.send(copies);
@@ -473,7 +537,7 @@ export class LuaOverMQBindings {
       return pushFrames(L, ready);
     }
     return engine.wait(L, "recv()", async (T) => {
-      const frames = await binding.socket.recv(timeoutMs, this.#lifecycle.stopSignal);
+      const frames = await binding.socket.recv(timeoutMs, engine.signalFor(T));
       return pushFrames(T, frames);
     });
   }
@@ -519,22 +583,22 @@ export class LuaOverMQBindings {
       const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
       for (;;) {
         const left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
-        const reply = await binding.socket.recv(left, this.#lifecycle.stopSignal);
-        if (!reply) {
+        const frames = await binding.socket.recv(left, engine.signalFor(T));
+        if (!frames) {
           return fail(ETIMEDOUT, `call '${method}' timed out after ${timeoutMs} ms`);
         }
-        let body = reply;
-        if (binding.type === "DEALER") {
-          const split = reply.findIndex((frame) => frame.length === 0);
-          body = reply.slice(split + 1);
-        }
-        if (body.length !== 2) {
+        // A DEALER sees the empty delimiter it sent in front of the reply.
+        const body = binding.type === "DEALER"
+          ? frames.slice(frames.findIndex((frame) => frame.length === 0) + 1)
+          : frames;
+        const reply = parseReply(body);
+        if (reply === undefined) {
           return fail(EFSM, `call '${method}': the reply has ${body.length} frames, expected 2`);
         }
         binding.errno = 0;
         m._lua_pushboolean(T, 1);
-        api.pushString(T, textDecoder.decode(body[0]));
-        api.pushBytes(T, body[1]);
+        api.pushString(T, reply.status);
+        api.pushBytes(T, reply.payload);
         return 3;
       }
     });
@@ -552,15 +616,22 @@ const NUMERIC_OPTIONS: Record<string, keyof SocketOptions> = {
   reconnect_ivl_max_ms: "reconnectIvlMaxMs",
 };
 
-/** A socket option by its Lua name, checked: a socket option or the call timeout. */
+/** A socket option by its Lua name, checked: a socket option, or one of lomq's RPC. */
 type ParsedOption =
   | { key: keyof SocketOptions; value: number | Uint8Array }
-  | { callTimeoutMs: number };
+  | { callTimeoutMs: number }
+  | { serveBudgetMs: number };
 
 function parseOption(name: string, value: number | Uint8Array | undefined): ParsedOption {
   if (name === "timeout_ms") {
     if (typeof value !== "number") throw new Error("option timeout_ms must be a number");
     return { callTimeoutMs: value };
+  }
+  if (name === "call_timeout_ms") {
+    if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
+      throw new Error("option call_timeout_ms must be a number of milliseconds (0: no budget)");
+    }
+    return { serveBudgetMs: value };
   }
   if (name === "identity") {
     if (!(value instanceof Uint8Array)) throw new Error("option identity must be a string");
@@ -568,11 +639,22 @@ function parseOption(name: string, value: number | Uint8Array | undefined): Pars
   }
   const key = NUMERIC_OPTIONS[name];
   if (!key) {
-    const known = [...Object.keys(NUMERIC_OPTIONS), "identity", "timeout_ms"].join(", ");
+    const known = [...Object.keys(NUMERIC_OPTIONS), "identity", "timeout_ms", "call_timeout_ms"]
+      .join(", ");
     throw new Error(`unknown socket option '${name}' (known: ${known})`);
   }
   if (typeof value !== "number") throw new Error(`option ${name} must be a number`);
   return { key, value };
+}
+
+/** `call_timeout_ms` on a socket: the budget of each call it serves. */
+function setServeBudget(binding: Binding, ms: number): void {
+  if (binding.server === undefined) {
+    throw new Error(
+      `option call_timeout_ms applies to REP and ROUTER sockets, not ${binding.type}`,
+    );
+  }
+  binding.server.callTimeoutMs = ms;
 }
 
 function socketTypeArg(L: LuaState, engine: LuaEngine, how: string): SocketType {

@@ -22,6 +22,12 @@ import { MsgpackWriter } from "../msgpack/writer.ts";
 /** Deepest nesting of arrays/maps accepted in either direction. */
 export const MAX_DEPTH = 100;
 
+/**
+ * Most values pushed onto the Lua stack at once (a call's arguments). Lua's own limit is
+ * LUAI_MAXSTACK, one million slots per thread, shared with the frames below.
+ */
+export const MAX_STACK_VALUES = 900_000;
+
 /** A value that cannot cross between MessagePack and Lua; the message says why. */
 export class CodecError extends Error {
   override name = "CodecError";
@@ -44,6 +50,8 @@ export class Decoder {
   #buf: Uint8Array = new Uint8Array(0);
   #viewCache: DataView | undefined;
   #pos = 0;
+  /** Table slots this message may still preallocate (see #slots). */
+  #preallocate = 0;
 
   constructor(api: LuaApi) {
     this.#api = api;
@@ -58,23 +66,23 @@ export class Decoder {
     this.#reset(bytes);
     if (bytes.length === 0) throw new CodecError("empty request: expected a msgpack array");
     const b = this.#buf[this.#pos];
+    let count: number;
     if ((b & 0xf0) === 0x90) {
       this.#pos++;
-      return b & 0x0f;
-    }
-    if (b === 0xdc) {
+      count = b & 0x0f;
+    } else if (b === 0xdc) {
       this.#need(3);
-      const n = this.#view.getUint16(this.#pos + 1);
+      count = this.#view.getUint16(this.#pos + 1);
       this.#pos += 3;
-      return n;
-    }
-    if (b === 0xdd) {
+    } else if (b === 0xdd) {
       this.#need(5);
-      const n = this.#view.getUint32(this.#pos + 1);
+      count = this.#view.getUint32(this.#pos + 1);
       this.#pos += 5;
-      return n;
+    } else {
+      throw new CodecError(`request is a msgpack ${describeByte(b)}, expected an array`);
     }
-    throw new CodecError(`request is a msgpack ${describeByte(b)}, expected an array`);
+    this.#checkCount(count);
+    return count;
   }
 
   /**
@@ -116,10 +124,18 @@ export class Decoder {
     return this.#pos < this.#buf.length ? describeByte(this.#buf[this.#pos]) : "nothing";
   }
 
-  /** Pushes the next `count` values onto `L`. */
+  /**
+   * Pushes the next `count` values onto `L`. The count must have come from this message
+   * (each value takes at least one of its bytes), so it is checked against the bytes left
+   * before the stack grows.
+   */
   pushValues(L: LuaState, count: number): void {
-    if (!this.#api.m._lua_checkstack(L, count + 4)) {
-      throw new CodecError(`too many values (${count}) for the Lua stack`);
+    this.#checkCount(count);
+    if (count > MAX_STACK_VALUES || !this.#api.m._lua_checkstack(L, count + 4)) {
+      throw new CodecError(
+        `too many values (${count}): a Lua call takes at most about ${MAX_STACK_VALUES} ` +
+          `arguments; send them in an array instead`,
+      );
     }
     for (let i = 0; i < count; i++) this.#push(L, 0);
   }
@@ -127,7 +143,8 @@ export class Decoder {
   /** Pushes one whole msgpack document onto `L`; trailing bytes are an error. */
   pushDocument(L: LuaState, bytes: Uint8Array): void {
     this.#reset(bytes);
-    this.pushValues(L, 1);
+    if (!this.#api.m._lua_checkstack(L, 5)) throw new CodecError("Lua stack overflow");
+    this.#push(L, 0);
     this.finish();
   }
 
@@ -144,6 +161,30 @@ export class Decoder {
     this.#buf = bytes;
     this.#viewCache = undefined;
     this.#pos = 0;
+    this.#preallocate = bytes.length;
+  }
+
+  /** A declared element count is a lie when fewer bytes remain than elements. */
+  #checkCount(count: number): void {
+    if (count > this.#buf.length - this.#pos) {
+      throw new CodecError(
+        `truncated msgpack: ${count} elements declared, only ${
+          this.#buf.length - this.#pos
+        } bytes remain`,
+      );
+    }
+  }
+
+  /**
+   * How many of `count` declared slots a table gets up front. Every element of every
+   * nested array or map takes at least one byte of the message, so all the preallocations
+   * of one message together never need more slots than it has bytes: a message of nested
+   * headers that each claim the bytes left cannot make us allocate depth times its size.
+   */
+  #slots(count: number): number {
+    const slots = Math.min(count, this.#preallocate);
+    this.#preallocate -= slots;
+    return slots;
   }
 
   /** Made on first use: most requests hold only one-byte integers and short strings. */
@@ -286,18 +327,14 @@ export class Decoder {
     if (depth >= MAX_DEPTH) {
       throw new CodecError(`msgpack nesting deeper than ${MAX_DEPTH} levels`);
     }
-    // Each element needs at least one byte: a declared count beyond the bytes left is a lie
-    // that would otherwise make us allocate a huge table before noticing.
-    if (count > this.#buf.length - this.#pos) {
-      throw new CodecError(`truncated msgpack: ${count} elements declared, fewer bytes remain`);
-    }
+    this.#checkCount(count);
     if (!this.#api.m._lua_checkstack(L, 4)) throw new CodecError("Lua stack overflow");
   }
 
   #pushArray(L: LuaState, count: number, depth: number): void {
     this.#enter(L, depth, count);
     const m = this.#api.m;
-    m._lua_createtable(L, count, 0);
+    m._lua_createtable(L, this.#slots(count), 0);
     for (let i = 1; i <= count; i++) {
       this.#push(L, depth + 1);
       m._lua_rawseti(L, -2, BigInt(i));
@@ -307,7 +344,7 @@ export class Decoder {
   #pushMap(L: LuaState, count: number, depth: number): void {
     this.#enter(L, depth, count * 2);
     const m = this.#api.m;
-    m._lua_createtable(L, 0, count);
+    m._lua_createtable(L, 0, this.#slots(count));
     for (let i = 0; i < count; i++) {
       this.#push(L, depth + 1);
       const keyType = m._lua_type(L, -1);

@@ -1,156 +1,313 @@
 /**
- * Serving one RPC request: `[method, args...]` in, `OK`/`ERROR` + msgpack out.
+ * Serving one RPC request with the script: `[method, args...]` in, `OK`/`ERROR` + msgpack
+ * out. The {@linkcode RequestHandler} behind `sock:process()` and `lomq serve`.
  *
- * The wire contract is the original LuaOverMQ's: the method is looked up as a global
- * and called in protected mode; 0 results reply nil, 1 the value, more an array.
- * Unlike the original, every malformed request gets an `ERROR` reply naming the
- * problem, and only functions the script defined can be called.
+ * The wire contract is the original LuaOverMQ's: the method is looked up as a global and
+ * called in protected mode; 0 results reply nil, 1 the value, more an array. Unlike the
+ * original, every malformed request gets an `ERROR` reply naming the problem, and only the
+ * script's own Lua functions can be called (see {@linkcode Dispatcher}).
+ *
+ * Each call runs on a host thread of its own (reused while calls succeed): decoding, the
+ * lookup, the call and the encoding of the reply all happen inside the thread, so every
+ * allocation a request causes is protected (past the memory cap it fails as an `ERROR
+ * "not enough memory"` reply), and the handler can be paused for a time slice, wait in
+ * host functions, or be stopped at its budget without taking the server down.
  *
  * @module
  */
 
-import { type LuaState, LuaStatus, LuaType, REGISTRY_INDEX } from "./api.ts";
+import { type LuaState, LuaStatus, LuaType, MULTRET, REGISTRY_INDEX } from "./api.ts";
 import { CodecError } from "./codec.ts";
-import type { LuaEngine } from "./engine.ts";
+import type { HostThread, LuaEngine } from "./engine.ts";
+import type { Frames } from "../zmtp/mod.ts";
+import { latin1 } from "../zmtp/frame.ts";
+import { errorReply, MAX_ECHOED_BYTES, quoteInput, STATUS_ERROR, STATUS_OK } from "../rpc/wire.ts";
+import type { RequestHandler } from "../rpc/server.ts";
 
-/** The status frame of a successful reply. */
-export const STATUS_OK: Uint8Array = new TextEncoder().encode("OK");
-/** The status frame of a failed reply. */
-export const STATUS_ERROR: Uint8Array = new TextEncoder().encode("ERROR");
+const encoder = new TextEncoder();
 
-const textDecoder = new TextDecoder();
+/** Global names clients can never call, whatever they hold: the script's lifecycle. */
+export const LIFECYCLE_NAMES: readonly string[] = ["main", "OnInit", "OnStop"];
+const LIFECYCLE_BYTES = LIFECYCLE_NAMES.map((name) => encoder.encode(name));
 
-/** Calls script functions by name for requests. */
-export class Dispatcher {
-  #engine: LuaEngine;
+function isLifecycleName(name: Uint8Array): boolean {
+  outer: for (const reserved of LIFECYCLE_BYTES) {
+    if (reserved.length !== name.length) continue;
+    for (let i = 0; i < name.length; i++) if (reserved[i] !== name[i]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Lua that lists every Lua function reachable from the globals and the registry before the
+ * script runs (the prelude's and the host's own): clients may not call them under any name.
+ */
+const HOST_FUNCTIONS_CHUNK = `
+local blocked, seen = {}, {}
+local getmetatable = debug.getmetatable
+local function walk(t, depth)
+  if seen[t] or depth > 10 then return end
+  seen[t] = true
+  for _, v in next, t do
+    local kind = type(v)
+    if kind == "function" then blocked[v] = true
+    elseif kind == "table" then walk(v, depth + 1) end
+  end
+  local mt = getmetatable(t)
+  if type(mt) == "table" then walk(mt, depth + 1) end
+end
+walk(_G, 0)
+walk(debug.getregistry(), 0)
+return blocked`;
+
+/**
+ * Calls script functions by name for requests.
+ *
+ * What a client may call, decided by value at every request: a global whose value is a Lua
+ * function the script defined. Never a C function (so no standard-library function under
+ * any name: `getenv = os.getenv` is refused), never a function of the host (the prelude,
+ * `publish` of `lomq serve --pub`), never `main`, `OnInit` or `OnStop` (by name, and by
+ * value under any other name they had once the script was loaded), never a name longer
+ * than {@linkcode MAX_ECHOED_BYTES} bytes. {@linkcode Dispatcher.expose} narrows it to a
+ * list of names.
+ */
+export class Dispatcher implements RequestHandler {
+  readonly #engine: LuaEngine;
+  /** Idle call threads, reused while calls end normally. */
+  readonly #free: HostThread[] = [];
   /** Registry reference of the table whose keys are functions clients may not call. */
   #blockedRef = 0;
+  #exposed: Set<string> | undefined;
+  #narrowed: Set<string> | undefined;
+  /** The request the entry function decodes. */
+  #request: Uint8Array = new Uint8Array(0);
+  /** The reply the call thread produced (the payload may be a view of the encoder). */
+  #reply: Frames = [];
+  readonly #entryPtr: number;
+  readonly #continuationPtr: number;
 
   constructor(engine: LuaEngine) {
     this.#engine = engine;
+    this.#entryPtr = engine.api.cfunction((T) => this.#entry(T));
+    this.#continuationPtr = engine.m.addFunction((T: LuaState, status: number) => {
+      try {
+        return this.#complete(T, status === LuaStatus.YIELD ? LuaStatus.OK : status);
+      } catch (error) {
+        if (error === Infinity) throw error; // Lua unwinding through us
+        return engine.api.raise(T, error instanceof Error ? error.message : String(error));
+      }
+    }, "iiii");
   }
 
   /**
-   * Blocks every function currently reachable as a global value (the standard library
-   * and the host's own globals): a client may then call only what the script defines.
+   * Blocks every Lua function reachable now from the globals and the registry (the
+   * prelude's and the host's own). Call once, after the host's globals are set up and
+   * before the script runs.
    */
-  snapshotBuiltins(): void {
+  blockHostFunctions(): void {
+    const engine = this.#engine;
+    const L = engine.L;
+    const failure = engine.load(L, encoder.encode(HOST_FUNCTIONS_CHUNK), "=lomq-blocked");
+    if (failure !== undefined || engine.pcall(L, 0, 1) !== LuaStatus.OK) {
+      throw new Error(`internal error listing the host's functions: ${failure ?? "?"}`);
+    }
+    this.#blockedRef = engine.m._luaL_ref(L, REGISTRY_INDEX);
+  }
+
+  /**
+   * Blocks the values `main`, `OnInit` and `OnStop` hold now, so that an alias of one
+   * (`stop = OnStop`) cannot be called either. Called after the script's top level and
+   * after OnInit.
+   */
+  blockLifecycle(): void {
     const engine = this.#engine;
     const m = engine.m;
     const L = engine.L;
-    m._lua_createtable(L, 0, 64);
-    m._lua_rawgeti(L, REGISTRY_INDEX, 2n);
-    m._lua_pushnil(L);
-    while (m._lua_next(L, -2)) {
-      if (m._lua_type(L, -1) === LuaType.FUNCTION) {
+    if (this.#blockedRef === 0) return;
+    for (const name of LIFECYCLE_NAMES) {
+      if (engine.getGlobal(L, name) === LuaType.FUNCTION) {
+        m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.#blockedRef));
+        m._lua_pushvalue(L, -2);
         m._lua_pushboolean(L, 1);
-        m._lua_rawset(L, -5);
-      } else {
+        m._lua_rawset(L, -3);
         m._lua_settop(L, -2);
       }
+      m._lua_settop(L, -2);
     }
-    m._lua_settop(L, -2);
-    this.#blockedRef = m._luaL_ref(L, REGISTRY_INDEX);
   }
 
   /**
-   * Serves one request body and returns the two reply frames. Never throws for bad
-   * input: every failure becomes an `ERROR` reply. The payload frame is a view of the
-   * encoder's buffer: send it (sockets copy on send) before the next request.
+   * `LuaOverMQ.expose{...}`: from now on only these names (and those of earlier calls) can
+   * be called.
    */
-  handle(frames: Uint8Array[]): Uint8Array[] {
-    const engine = this.#engine;
-    const D = engine.callThread;
-    engine.m._lua_settop(D, 0);
-    try {
-      if (frames.length !== 1) {
-        return this.#error(
-          `a request is one frame holding msgpack [method, args...], got ${frames.length} frames`,
-        );
-      }
-      const prepared = this.#prepare(D, frames[0]);
-      if (typeof prepared === "string") return this.#error(prepared);
-      const status = engine.pcall(D, prepared.nargs);
-      if (status !== LuaStatus.OK) return this.#errorValue(D);
-      return this.#results(D, prepared.name);
-    } finally {
-      engine.m._lua_settop(D, 0);
-    }
+  expose(names: readonly string[]): void {
+    this.#exposed ??= new Set();
+    for (const name of names) this.#exposed.add(latin1(encoder.encode(name)));
   }
 
-  /** Pushes the function and its arguments; returns an error message when it cannot. */
-  #prepare(D: LuaState, body: Uint8Array): { nargs: number; name: Uint8Array } | string {
+  /** `lomq serve --expose`: only these names, whatever the script exposes. */
+  narrow(names: readonly string[]): void {
+    this.#narrowed = new Set(names.map((name) => latin1(encoder.encode(name))));
+  }
+
+  /** Serves one request body; see {@linkcode RequestHandler.handle}. */
+  handle(body: Frames, budgetMs: number): Frames | Promise<Frames> {
+    if (body.length !== 1) {
+      return errorReply(
+        `a request is one frame holding msgpack [method, args...], got ${body.length} frames`,
+      );
+    }
+    const engine = this.#engine;
+    const thread = this.#free.pop() ?? engine.newHostThread("call");
+    thread.budgetMs = budgetMs;
+    thread.startedAt = 0;
+    thread.callName = undefined;
+    this.#request = body[0];
+    engine.m._lua_pushcclosure(thread.state, this.#entryPtr, 0);
+    const status = engine.step(thread, 0);
+    if (status === LuaStatus.OK && thread.stopReason === undefined) {
+      this.#free.push(thread);
+      return this.#reply;
+    }
+    if (status === LuaStatus.YIELD && thread.stopReason === undefined) {
+      return this.#finishLater(thread);
+    }
+    return this.#ended(thread, status);
+  }
+
+  /** A call that was paused or waits: drives it to its end, then replies. */
+  async #finishLater(thread: HostThread): Promise<Frames> {
+    const engine = this.#engine;
+    const outcome = await engine.drive(thread, LuaStatus.YIELD);
+    if (outcome.ok) {
+      this.#free.push(thread);
+      // The encoder's view would be overwritten by the next encode, which may come first.
+      return [this.#reply[0], this.#reply[1].slice()];
+    }
+    engine.release(thread);
+    return errorReply(outcome.stopped ? outcome.reason : outcome.message);
+  }
+
+  /** A call whose thread ended abnormally (stopped, or an error escaped the entry). */
+  #ended(thread: HostThread, status: number): Frames {
+    const engine = this.#engine;
+    const T = thread.state;
+    let reply: Frames;
+    if (status === LuaStatus.OK) {
+      reply = this.#reply; // stopped, and the call itself replied with the reason
+    } else if (thread.stopReason !== undefined) {
+      reply = errorReply(thread.stopReason);
+    } else if (status === LuaStatus.ERRMEM) {
+      reply = errorReply("not enough memory");
+    } else if (engine.m._lua_type(T, -1) === LuaType.STRING) {
+      reply = errorReply(engine.api.toText(T, -1));
+    } else {
+      reply = errorReply("internal error while serving the request");
+    }
+    engine.release(thread);
+    return reply;
+  }
+
+  /** The body of a call thread: decode, look up, call (yieldable), reply. */
+  #entry(T: LuaState): number {
+    const nargs = this.#prepare(T);
+    if (nargs < 0) return 0;
+    const status = this.#engine.m._lua_pcallk(T, nargs, MULTRET, 0, 0, this.#continuationPtr);
+    return this.#complete(T, status);
+  }
+
+  /** Pushes the function and its arguments; -1 when the request was answered already. */
+  #prepare(T: LuaState): number {
     const engine = this.#engine;
     const decoder = engine.decoder;
     try {
-      const count = decoder.beginArray(body);
-      if (count === 0) return "empty request: expected [method, args...]";
-      const nameBytes = decoder.takeString();
-      if (!nameBytes) {
-        return `the request's first element is a ${decoder.describeNext()}, ` +
-          `expected the method name as a string`;
+      const count = decoder.beginArray(this.#request);
+      if (count === 0) return this.#fail("empty request: expected [method, args...]");
+      const name = decoder.takeString();
+      if (name === undefined) {
+        return this.#fail(
+          `the request's first element is a ${decoder.describeNext()}, ` +
+            `expected the method name as a string`,
+        );
       }
-      const type = engine.getGlobal(D, nameBytes);
-      if (type !== LuaType.FUNCTION || this.#isBlocked(D)) {
-        return `function '${textDecoder.decode(nameBytes)}' not found`;
-      }
-      decoder.pushValues(D, count - 1);
+      engine.running!.callName = name;
+      if (!this.#lookup(T, name)) return this.#fail(`function '${quoteInput(name)}' not found`);
+      decoder.pushValues(T, count - 1);
       decoder.finish();
-      return { nargs: count - 1, name: nameBytes };
+      return count - 1;
     } catch (error) {
-      if (error instanceof CodecError) return `bad request: ${error.message}`;
+      if (error instanceof CodecError) return this.#fail(`bad request: ${error.message}`);
       throw error;
     }
   }
 
-  #isBlocked(D: LuaState): boolean {
-    const m = this.#engine.m;
-    m._lua_rawgeti(D, REGISTRY_INDEX, BigInt(this.#blockedRef));
-    m._lua_pushvalue(D, -2);
-    m._lua_rawget(D, -2);
-    const blocked = m._lua_toboolean(D, -1) !== 0;
-    m._lua_settop(D, -3);
-    return blocked;
+  /** Pushes the function clients may call under `name`, or returns false. */
+  #lookup(T: LuaState, name: Uint8Array): boolean {
+    if (name.length > MAX_ECHOED_BYTES || isLifecycleName(name)) return false;
+    if (this.#exposed !== undefined || this.#narrowed !== undefined) {
+      const key = latin1(name);
+      if (this.#exposed !== undefined && !this.#exposed.has(key)) return false;
+      if (this.#narrowed !== undefined && !this.#narrowed.has(key)) return false;
+    }
+    const engine = this.#engine;
+    const m = engine.m;
+    if (engine.getGlobal(T, name) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) {
+      m._lua_settop(T, -2);
+      return false;
+    }
+    m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
+    m._lua_pushvalue(T, -2);
+    m._lua_rawget(T, -2);
+    const blocked = m._lua_toboolean(T, -1) !== 0;
+    m._lua_settop(T, blocked ? -4 : -3);
+    return !blocked;
   }
 
-  #results(D: LuaState, name: Uint8Array): Uint8Array[] {
-    const encoder = this.#engine.encoder;
-    const m = this.#engine.m;
-    const n = m._lua_gettop(D);
+  /** Encodes the reply of a finished call (`status` of its pcall); returns 0 results. */
+  #complete(T: LuaState, status: number): number {
+    const engine = this.#engine;
+    const m = engine.m;
+    const thread = engine.running!;
+    if (thread.stopReason !== undefined) return this.#replyError(thread.stopReason);
+    if (status === LuaStatus.ERRMEM) return this.#replyError("not enough memory");
+    const encoder = engine.encoder;
     encoder.reset();
     try {
+      if (status !== LuaStatus.OK) {
+        encoder.value(T, -1);
+        this.#reply = [STATUS_ERROR, encoder.view()];
+        return 0;
+      }
+      const n = m._lua_gettop(T);
       if (n === 0) encoder.nil();
-      else if (n === 1) encoder.value(D, 1);
+      else if (n === 1) encoder.value(T, 1);
       else {
         encoder.arrayHeader(n);
-        for (let i = 1; i <= n; i++) encoder.value(D, i);
+        for (let i = 1; i <= n; i++) encoder.value(T, i);
       }
-    } catch (error) {
-      if (error instanceof CodecError) {
-        const method = textDecoder.decode(name);
-        return this.#error(`cannot send the result of '${method}': ${error.message}`);
-      }
-      throw error;
-    }
-    return [STATUS_OK, encoder.view()];
-  }
-
-  #errorValue(D: LuaState): Uint8Array[] {
-    const encoder = this.#engine.encoder;
-    encoder.reset();
-    try {
-      encoder.value(D, -1);
-      return [STATUS_ERROR, encoder.view()];
+      this.#reply = [STATUS_OK, encoder.view()];
+      return 0;
     } catch (error) {
       if (!(error instanceof CodecError)) throw error;
-      return this.#error(this.#engine.api.describe(D, -1));
+      if (status !== LuaStatus.OK) return this.#replyError(engine.api.describe(T, -1));
+      const method = quoteInput(thread.callName ?? new Uint8Array(0));
+      return this.#replyError(`cannot send the result of '${method}': ${error.message}`);
     }
   }
 
-  #error(message: string): Uint8Array[] {
+  /** Sets an ERROR reply saying `message`; returns 0, the entry's result count. */
+  #replyError(message: string): number {
     const encoder = this.#engine.encoder;
     encoder.reset();
     encoder.text(message);
-    return [STATUS_ERROR, encoder.view()];
+    this.#reply = [STATUS_ERROR, encoder.view()];
+    return 0;
+  }
+
+  /** For #prepare: the request was answered with an ERROR saying `message`. */
+  #fail(message: string): number {
+    this.#replyError(message);
+    return -1;
   }
 }

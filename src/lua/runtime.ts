@@ -8,11 +8,17 @@
 import { dirname, join, resolve } from "node:path";
 import { type LuaState, LuaType } from "./api.ts";
 import { LuaOverMQBindings } from "./bindings.ts";
-import { LuaEngine } from "./engine.ts";
+import { LuaEngine, type ThreadOutcome } from "./engine.ts";
 import { preludeSource } from "./prelude.ts";
 
 /** How long `OnStop` gives `main()` to return unless it returns its own figure. */
 export const DEFAULT_STOP_WAIT_MS = 5000;
+
+/**
+ * A second stop signal this soon after the first is the same one delivered twice: a
+ * terminal sends Ctrl+C to the whole process group, and a task runner forwards it too.
+ */
+export const SAME_SIGNAL_MS = 500;
 
 /** What to run. */
 export interface ScriptOptions {
@@ -35,6 +41,12 @@ export interface ScriptOptions {
   afterTopLevel?: (script: ScriptHost) => Promise<string | undefined>;
   /** Runs instead of `main()` when given (e.g. `lomq serve`). */
   mainOverride?: (script: ScriptHost) => Promise<number>;
+  /** Lua heap limit in bytes (default 1 GiB): an allocation past it fails that call. */
+  maxMemoryBytes?: number;
+  /** Preemption slice in ms (default 5; 0 disables the hook). */
+  sliceMs?: number;
+  /** Only these functions may be called, whatever the script exposes (`lomq serve --expose`). */
+  expose?: string[];
 }
 
 /** Exit codes (Unix conventions). */
@@ -64,6 +76,8 @@ export class ScriptHost {
   readonly bindings: LuaOverMQBindings;
   /** Aborted when a stop is requested. */
   readonly stop: AbortController;
+  /** Set by `os.exit(code)`: the exit code the process ends with. */
+  exitCode: number | undefined;
 
   constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
     this.engine = engine;
@@ -71,13 +85,24 @@ export class ScriptHost {
     this.stop = stop;
   }
 
+  /**
+   * `os.exit(code)` from the script: every wait ends, no thread is resumed again, and the
+   * script ends as if main had returned; a call in progress is answered with an ERROR.
+   */
+  exit(code: number): void {
+    this.exitCode ??= code;
+    this.stop.abort();
+    this.engine.halt(`the script called os.exit(${code}): the server is stopping`);
+  }
+
   /** Runs Lua source as a host thread; returns an error text, or undefined. */
   async runChunk(source: string, name: string): Promise<string | undefined> {
     const engine = this.engine;
     const failure = engine.load(engine.L, stdoutEncoder.encode(source), name);
     if (failure) return failure;
-    const outcome = await engine.run(engine.L, 0);
-    return outcome.ok ? undefined : `${outcome.message}\n${outcome.traceback}`;
+    const outcome = await engine.run(engine.L, 0, "chunk");
+    if (outcome.ok || outcome.stopped) return undefined;
+    return `${outcome.message}\n${outcome.traceback}`;
   }
 }
 
@@ -97,15 +122,19 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const engine = await LuaEngine.create();
   const stop = new AbortController();
+  const engine = await LuaEngine.create({
+    maxMemoryBytes: options.maxMemoryBytes,
+    sliceMs: options.sliceMs,
+    stopSignal: stop.signal,
+  });
   const bindings = new LuaOverMQBindings(
     engine,
     { stopSignal: stop.signal },
     options.version ?? "dev",
   );
   const host = new ScriptHost(engine, bindings, stop);
-  installGlobals(engine, scriptPath, options.args ?? []);
+  installGlobals(host, scriptPath, options.args ?? []);
 
   const L = engine.L;
   const preludeFailure = engine.load(L, stdoutEncoder.encode(preludeSource), "=lomq-prelude");
@@ -122,7 +151,9 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     await bindings.closeAll(0);
     return EXIT_SCRIPT_ERROR;
   }
-  bindings.dispatcher.snapshotBuiltins();
+  const dispatcher = bindings.dispatcher;
+  dispatcher.blockHostFunctions();
+  if (options.expose !== undefined) dispatcher.narrow(options.expose);
 
   const compileError = engine.load(L, source, "@" + scriptPath);
   if (compileError) {
@@ -130,26 +161,34 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const signals = new StopSignals(engine, bindings, stop);
+  const signals = new StopSignals(engine, stop);
   signals.install();
+  // Once a stop was asked for (a signal, os.exit), the remaining phases do not start.
+  const ended = () => engine.halted || stop.signal.aborted;
+  const exitCode = () => host.exitCode ?? EXIT_OK;
   try {
-    const topFailure = await runToEnd(engine, 0);
+    const topFailure = await runToEnd(engine, 0, "the script's top level");
     if (topFailure !== undefined) return topFailure;
+    dispatcher.blockLifecycle();
 
-    if (engine.halted) return EXIT_OK;
+    if (ended()) return exitCode();
     const afterFailure = await options.afterTopLevel?.(host);
     if (afterFailure) {
       errorLine(`lomq: ${afterFailure}`);
       return EXIT_SCRIPT_ERROR;
     }
 
-    if (engine.halted) return EXIT_OK;
+    if (ended()) return exitCode();
     const initFailure = await runGlobal(engine, "OnInit", [resolve(scriptPath)]);
     if (initFailure !== undefined) return initFailure;
+    dispatcher.blockLifecycle();
 
-    if (engine.halted) return EXIT_OK;
-    if (options.mainOverride) return await options.mainOverride(host);
-    return (await runGlobal(engine, "main", [])) ?? EXIT_OK;
+    if (ended()) return exitCode();
+    if (options.mainOverride) {
+      const code = await options.mainOverride(host);
+      return host.exitCode ?? code;
+    }
+    return (await runGlobal(engine, "main", [])) ?? exitCode();
   } finally {
     signals.uninstall();
     // Give queued messages (a last publish) a moment to leave before the sockets close.
@@ -161,9 +200,18 @@ export async function runScript(options: ScriptOptions): Promise<number> {
  * Runs the function below `nargs` arguments on top of the main state to its end; returns
  * the exit code when a Lua error escaped it (reported with its traceback).
  */
-async function runToEnd(engine: LuaEngine, nargs: number): Promise<number | undefined> {
-  const outcome = await engine.run(engine.L, nargs);
-  if (outcome.ok) return undefined;
+async function runToEnd(
+  engine: LuaEngine,
+  nargs: number,
+  kind: string,
+): Promise<number | undefined> {
+  const outcome = await engine.run(engine.L, nargs, kind);
+  return reportFailure(outcome);
+}
+
+/** Reports a phase that failed; a phase stopped by a stop request is not a failure. */
+function reportFailure(outcome: ThreadOutcome): number | undefined {
+  if (outcome.ok || outcome.stopped) return undefined;
   errorLine(`lomq: ${outcome.message}\n${outcome.traceback}`);
   return EXIT_SCRIPT_ERROR;
 }
@@ -175,23 +223,25 @@ function runGlobal(engine: LuaEngine, name: string, args: string[]): Promise<num
     return Promise.resolve(undefined);
   }
   for (const arg of args) engine.api.pushString(engine.L, arg);
-  return runToEnd(engine, args.length);
+  return runToEnd(engine, args.length, name);
 }
 
 /**
- * Ctrl+C and SIGTERM: the first calls OnStop and wakes every wait; a second one, or
- * OnStop's deadline passing, ends the process.
+ * Ctrl+C and SIGTERM. The first calls OnStop on a thread of its own (even while a handler
+ * or main computes: they yield every time slice) and wakes every wait; main then has
+ * OnStop's figure in ms (default 5000) to return before the exit is forced. Without OnStop
+ * the script is halted at once. A second signal within {@linkcode SAME_SIGNAL_MS} is the
+ * first one delivered twice; a later one ends the process at once.
  */
 class StopSignals {
   #engine: LuaEngine;
-  #bindings: LuaOverMQBindings;
   #stop: AbortController;
   #listeners: [Deno.Signal, () => void][] = [];
   #forceTimer: ReturnType<typeof setTimeout> | undefined;
+  #firstAt: number | undefined;
 
-  constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
+  constructor(engine: LuaEngine, stop: AbortController) {
     this.#engine = engine;
-    this.#bindings = bindings;
     this.#stop = stop;
   }
 
@@ -215,37 +265,45 @@ class StopSignals {
 
   #onSignal(name: Deno.Signal): void {
     const code = name === "SIGTERM" ? 143 : 130;
-    if (this.#stop.signal.aborted) {
+    const now = performance.now();
+    if (this.#firstAt !== undefined) {
+      if (now - this.#firstAt < SAME_SIGNAL_MS) return;
       errorLine(`lomq: second ${name}: exiting now`);
       Deno.exit(code);
     }
+    this.#firstAt = now;
     this.#stop.abort();
     const engine = this.#engine;
-    const D = engine.callThread;
-    engine.m._lua_settop(D, 0);
-    if (engine.getGlobal(D, "OnStop") !== LuaType.FUNCTION) {
+    const L = engine.L;
+    if (engine.getGlobal(L, "OnStop") !== LuaType.FUNCTION) {
       // No OnStop: nothing in the script will end its loop, so the script is not resumed
       // again; runScript then closes the sockets and returns 0.
-      engine.m._lua_settop(D, 0);
+      engine.m._lua_settop(L, -2);
       engine.halt();
       return;
     }
-    let waitMs = DEFAULT_STOP_WAIT_MS;
-    if (engine.pcall(D, 0, 1) !== 0) {
-      errorLine(`lomq: OnStop failed: ${engine.api.describe(D, -1)}`);
-    } else if (engine.m._lua_type(D, -1) === LuaType.NUMBER) {
-      waitMs = Math.max(0, engine.m._lua_tonumberx(D, -1, 0));
-    }
-    engine.m._lua_settop(D, 0);
+    this.#forceExitIn(DEFAULT_STOP_WAIT_MS, code);
+    void engine.run(L, 0, "OnStop", (T) => {
+      if (engine.m._lua_type(T, -1) !== LuaType.NUMBER) return;
+      const waitMs = Math.max(0, engine.m._lua_tonumberx(T, -1, 0));
+      this.#forceExitIn(waitMs - (performance.now() - now), code, waitMs);
+    }).then((outcome) => {
+      if (!outcome.ok && !outcome.stopped) errorLine(`lomq: OnStop failed: ${outcome.message}`);
+    });
+  }
+
+  #forceExitIn(ms: number, code: number, waitMs = ms): void {
+    clearTimeout(this.#forceTimer);
     this.#forceTimer = setTimeout(() => {
-      errorLine(`lomq: main() did not return within ${waitMs} ms of OnStop; exiting`);
+      errorLine(`lomq: main() did not return within ${Math.round(waitMs)} ms of OnStop; exiting`);
       Deno.exit(code);
-    }, waitMs);
+    }, Math.max(0, ms));
   }
 }
 
 /** print, message, os.exit and os.getenv that reach the real process. */
-function installGlobals(engine: LuaEngine, scriptPath: string, args: string[]): void {
+function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): void {
+  const engine = host.engine;
   const m = engine.m;
   const api = engine.api;
   const L = engine.L;
@@ -291,9 +349,12 @@ function installGlobals(engine: LuaEngine, scriptPath: string, args: string[]): 
       const code = type === LuaType.BOOLEAN
         ? (m._lua_toboolean(L, 1) ? 0 : 1)
         : type === LuaType.NUMBER
-        ? Number(m._lua_tonumberx(L, 1, 0))
+        ? Number(m._lua_tonumberx(L, 1, 0)) & 0xff
         : 0;
-      Deno.exit(code);
+      // Not Deno.exit: a reply being written, a publication queued and the sockets'
+      // linger must not be cut off. The script ends here, as if main had returned.
+      host.exit(code);
+      return engine.stopHere(L, `the script called os.exit(${code})`);
     }),
     0,
   );

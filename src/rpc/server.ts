@@ -1,0 +1,125 @@
+/**
+ * Serving RPC requests from a REP or ROUTER socket: take a request, hand its body to a
+ * handler, send the reply with the request's envelope. The one serve loop behind
+ * `sock:process()` and `lomq serve`.
+ *
+ * The ZMTP layer only delivers messages; everything a request means lives here and in the
+ * handler. Requests of one socket are served one at a time, in order: a handler that waits
+ * or is paused for a time slice holds the socket's next request back until it replies.
+ *
+ * ```ts
+ * import { createSocket } from "../zmtp/mod.ts";
+ * import { RpcServer, STATUS_OK } from "./mod.ts";
+ * const rep = createSocket("REP");
+ * await rep.bind("tcp://127.0.0.1:0");
+ * const server = new RpcServer(rep, { handle: () => [STATUS_OK, new Uint8Array([0xc0])] });
+ * const stop = new AbortController();
+ * const serving = server.serveUntil(stop.signal); // answers nil to every request
+ * stop.abort();
+ * await serving;
+ * await rep.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { Frames, Socket } from "../zmtp/mod.ts";
+import { errorReply, joinReply, splitRouterRequest } from "./wire.ts";
+
+/** Serves request bodies; implemented by the Lua dispatcher. */
+export interface RequestHandler {
+  /**
+   * Serves one request body and returns the reply body (status and payload), or a promise
+   * of it when the handler has to wait or was paused. The frames may be views that stay
+   * valid only until the next call: the server sends them before it calls again.
+   * `budgetMs` is the call's time budget (0: none). Must not throw.
+   */
+  handle(body: Frames, budgetMs: number): Frames | Promise<Frames>;
+}
+
+/** {@linkcode RpcServer.serveNext}: nothing was queued. */
+export const IDLE = 0;
+/** {@linkcode RpcServer.serveNext}: a request was served and answered. */
+export const SERVED = 1;
+
+const NO_ENVELOPE: Frames = [];
+
+/** Serves the requests of one REP or ROUTER socket. */
+export class RpcServer {
+  /** The socket served. */
+  readonly socket: Socket;
+  /** Each call's time budget in ms; 0 for none. */
+  callTimeoutMs = 0;
+  /**
+   * Errno of the last reply: 0, or why it could not be sent (EHOSTUNREACH when a ROUTER
+   * client left before its answer).
+   */
+  lastErrno = 0;
+
+  readonly #handler: RequestHandler;
+  readonly #router: boolean;
+  #busy = false;
+
+  /** Serves `socket` (REP or ROUTER) with `handler`. */
+  constructor(socket: Socket, handler: RequestHandler, callTimeoutMs = 0) {
+    if (socket.type !== "REP" && socket.type !== "ROUTER") {
+      throw new TypeError(`an RPC server needs a REP or ROUTER socket, not ${socket.type}`);
+    }
+    this.socket = socket;
+    this.#handler = handler;
+    this.#router = socket.type === "ROUTER";
+    this.callTimeoutMs = callTimeoutMs;
+  }
+
+  /** Whether a request is being served (its handler waits or was paused). */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /**
+   * Serves the next queued request, if any: {@linkcode IDLE} when none is queued,
+   * {@linkcode SERVED} once it is answered, or a promise when its handler has to wait or
+   * was paused (it resolves once the reply is sent). Throws while a previous request is
+   * still being served: requests of a socket are served one at a time.
+   */
+  serveNext(): typeof IDLE | typeof SERVED | Promise<void> {
+    if (this.#busy) {
+      throw new Error("this socket is already serving a request (process() cannot nest)");
+    }
+    const frames = this.socket.tryRecv();
+    if (frames === undefined) return IDLE;
+    let envelope = NO_ENVELOPE;
+    let body = frames;
+    if (this.#router) ({ envelope, body } = splitRouterRequest(frames));
+    const reply = this.#handler.handle(body, this.callTimeoutMs);
+    if (!(reply instanceof Promise)) {
+      this.#send(envelope, reply);
+      return SERVED;
+    }
+    this.#busy = true;
+    return reply.then(
+      (frames) => this.#send(envelope, frames),
+      (error) => this.#send(envelope, errorReply(`internal error: ${describeError(error)}`)),
+    ).finally(() => this.#busy = false);
+  }
+
+  /** Serves until `signal` aborts (the request being served when it does is finished). */
+  async serveUntil(signal: AbortSignal): Promise<void> {
+    while (await this.socket.readable(undefined, signal)) {
+      while (!signal.aborted) {
+        const served = this.serveNext();
+        if (served === IDLE) break;
+        if (served !== SERVED) await served;
+      }
+    }
+  }
+
+  #send(envelope: Frames, reply: Frames): void {
+    const frames = this.#router ? joinReply(envelope, reply) : reply;
+    this.lastErrno = this.socket.trySend(frames) ? 0 : this.socket.lastErrno;
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
