@@ -23,7 +23,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The servers the harness knows, in the order they run within one step. */
-export const SERVERS = ["csrv", "lomq", "pysrv"] as const;
+export const SERVERS = ["csrv", "lomq", "base", "pysrv"] as const;
 
 /** One of {@linkcode SERVERS}. */
 export type ServerName = (typeof SERVERS)[number];
@@ -121,13 +121,15 @@ export const USAGE = `usage: deno run --allow-all bench/run.ts [options]
   --rounds N         repeat every run N times and report medians (default 1)
   --warmup S         unmeasured load before each run, seconds (default 1)
   --start-timeout S  how long a server may take to answer (default 30)
-  --only LIST        servers among lomq,csrv,pysrv (default all three)
+  --only LIST        servers among lomq,csrv,pysrv,base (default all; base only
+                     with LOMQ_BASELINE)
   --json             print one JSON object instead of tables
   -h, --help         this text
 
 environment: LOMQ_YARDSTICK (yardstick folder), LOMQ_BIN (lomq command,
 word-split, run as "$LOMQ_BIN bench/add.lua URI"), LOMQ_PYTHON (a Python
-with pyzmq and msgpack)`;
+with pyzmq and msgpack), LOMQ_BASELINE (another lomq checkout, measured in the
+same rounds as "base": how a change compares with the code before it)`;
 
 // cload keeps one latency slot array per client and refuses more than 64.
 const MAX_CLIENTS = 64;
@@ -173,7 +175,8 @@ export function parseOptions(argv: string[]): Options {
       (v.clients ?? "1,8").split(",").map((c) => parseNumber("clients", c, 1, MAX_CLIENTS, true)),
     ),
   ];
-  const wanted = (v.only ?? SERVERS.join(",")).split(",").map((s) => s.trim());
+  const everything = SERVERS.filter((s) => s !== "base" || Deno.env.get("LOMQ_BASELINE"));
+  const wanted = (v.only ?? everything.join(",")).split(",").map((s) => s.trim());
   for (const name of wanted) {
     if (!(SERVERS as readonly string[]).includes(name)) {
       throw new UsageError(`--only: unknown server "${name}" (known: ${SERVERS.join(", ")})`);
@@ -685,6 +688,21 @@ async function prepare(opts: Options, root: string, progress: (m: string) => voi
     } else if (name === "pysrv") {
       const py = join(yardstick, "pysrv.py");
       specs.push({ name, cmd: python as string, args: (uri) => [py, uri], cwd: root });
+    } else if (name === "base") {
+      const base = resolve(Deno.env.get("LOMQ_BASELINE") ?? "");
+      try {
+        Deno.statSync(join(base, "main.ts"));
+      } catch {
+        throw new BenchError(`base: set LOMQ_BASELINE to a lomq checkout (${base}/main.ts)`);
+      }
+      specs.push({
+        name,
+        cmd: Deno.execPath(),
+        args: (
+          uri,
+        ) => ["run", "--allow-net", "--allow-read", "--allow-env", "main.ts", "bench/add.lua", uri],
+        cwd: base,
+      });
     } else if (lomq) {
       specs.push(lomq);
     }

@@ -53,7 +53,7 @@ export class Log {
   #windowStart = 0;
   #written = 0;
   #suppressed = 0;
-  #flushTimer: number | undefined;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** The current level. */
   get level(): LogLevel {
@@ -99,11 +99,12 @@ export class Log {
     // The count is reported when the window ends even if nothing else is logged; the timer
     // must not keep the process alive.
     if (this.#flushTimer === undefined) {
-      this.#flushTimer = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.#flushTimer = undefined;
         this.#newWindow(performance.now());
       }, Math.max(1, WINDOW_MS - (now - this.#windowStart)));
-      Deno.unrefTimer(this.#flushTimer);
+      Deno.unrefTimer(timer);
+      this.#flushTimer = timer;
     }
   }
 

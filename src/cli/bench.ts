@@ -12,7 +12,8 @@
  * @module
  */
 
-import { DEFAULT_RPC_URI, replyId, requestFrames } from "../client/client.ts";
+import { DEFAULT_RPC_URI } from "../client/client.ts";
+import { replyId, requestFrames } from "../rpc/wire.ts";
 import { EncodeError, encodeRequest } from "../client/msgpack.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
 import {

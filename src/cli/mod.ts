@@ -11,6 +11,8 @@ import { run, RUN_HELP } from "./run.ts";
 import { serve, SERVE_HELP } from "./serve.ts";
 import { sub, SUB_HELP } from "./sub.ts";
 import { VERSION } from "../version.ts";
+import { configureLog, type LogLevel } from "../log.ts";
+import { SCRIPT_SPECS } from "./script_options.ts";
 
 export { nearest };
 
@@ -69,8 +71,20 @@ Examples:
   lomq bench --clients 4 --duration 10    load a server and report RPS and latency`;
 }
 
+/** The log level LOMQ_LOG asks for, or warnings (the command line's default). */
+function logLevelFromEnv(): LogLevel {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get("LOMQ_LOG");
+  } catch {
+    value = undefined; // no --allow-env
+  }
+  return value === "debug" || value === "quiet" ? value : "warn";
+}
+
 /** Entry point: returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  configureLog({ level: logLevelFromEnv() });
   const [first, ...rest] = args;
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
     console.log(usage());
@@ -87,6 +101,10 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     return await command.main(rest);
+  }
+  // `lomq --max-memory 256 script.lua`: options of run before a script.
+  if (SCRIPT_SPECS.some((s) => first === `--${s.name}` || first.startsWith(`--${s.name}=`))) {
+    return await run(args);
   }
   if (first.startsWith("-")) {
     const near = nearest(first, GLOBAL_OPTIONS);

@@ -14,19 +14,25 @@ import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
 import { RpcServer } from "../rpc/mod.ts";
-import { type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
+import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
+import { SCRIPT_OPTIONS_HELP, SCRIPT_SPECS, scriptSettings } from "./script_options.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
 export const EXIT_SERVE_FAILED = 1;
 
 /** Help text for `lomq serve`. */
-export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [-- ARG...]
+export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [--call-timeout MS]
+                  [--expose NAME,...] [--max-memory MB] [-- ARG...]
 
 Serves the functions SCRIPT.lua defines, for scripts without a main() loop:
 runs the script's top level (and OnInit if defined), binds a REP socket, and
 answers calls until Ctrl+C. Any client of lomq or LuaOverMQ can call the
-script's global functions; the standard library stays out of reach. main() is
-not called. Arguments after -- reach the script as arg[1..n].
+script's own Lua functions, never the standard library, main, OnInit or OnStop.
+main() is not called. Arguments after -- reach the script as arg[1..n].
+
+A call that computes keeps the server live (heartbeats answered, connections
+accepted, Ctrl+C seen); with --call-timeout, a call still running after MS
+milliseconds gets ERROR "call 'NAME' exceeded MS ms" and the next is served.
 
 With --pub, the script gets a global function publish(topic, value) that
 publishes there (0 on success, else an errno, like pub:send), from its top
@@ -35,12 +41,18 @@ level on. Clients cannot call it.
 Options:
   -r, --rpc URI    where to answer calls (default ${DEFAULT_RPC_URI})
   -p, --pub URI    also bind a PUB socket there and define publish()
+  -t, --call-timeout MS
+                   the budget of each call (default: none)
+  -e, --expose NAME,...
+                   only these functions may be called
+${SCRIPT_OPTIONS_HELP}
   -h, --help       show this help
 
 Examples:
   lomq serve prices.lua                      calls on ${DEFAULT_RPC_URI}
   lomq serve prices.lua --rpc tcp://0.0.0.0:9004 --pub tcp://0.0.0.0:9005
   lomq serve prices.lua -- EURUSD GBPUSD     the script sees arg[1], arg[2]
+  lomq serve prices.lua --call-timeout 2000 --expose add,price
   lomq call add 1 2                          from another terminal
 
 Exit codes: 0 stopped by Ctrl+C, 1 a Lua error escaped or an address could not be
@@ -49,6 +61,9 @@ bound, 2 usage error or the script is missing or does not compile.`;
 const SPECS: OptionSpec[] = [
   { name: "rpc", short: "r", takesValue: true },
   { name: "pub", short: "p", takesValue: true },
+  { name: "call-timeout", short: "t", takesValue: true },
+  { name: "expose", short: "e", takesValue: true },
+  ...SCRIPT_SPECS,
 ];
 
 /** Runs `lomq serve`; returns the exit code. */
@@ -58,6 +73,12 @@ export function serve(args: string[]): Promise<number> {
     if (scriptPath === undefined) throw new UsageError("missing the SCRIPT.lua to serve");
     const rpcUri = stringOption(parsed, "rpc", DEFAULT_RPC_URI);
     const pubUri = parsed.options.get("pub");
+    const callTimeoutMs = numberOption(parsed, "call-timeout", { min: 0, max: 0x7fffffff }) ?? 0;
+    const exposeList = parsed.options.get("expose");
+    const expose = typeof exposeList === "string"
+      ? exposeList.split(",").map((name) => name.trim()).filter((name) => name !== "")
+      : undefined;
+    const settings = scriptSettings(parsed);
     return await runScript({
       scriptPath,
       args: scriptArgs,
@@ -75,7 +96,15 @@ export function serve(args: string[]): Promise<number> {
         }
         : undefined,
       mainOverride: (host) =>
-        serveFunctions(host, scriptPath, rpcUri, typeof pubUri === "string" ? pubUri : undefined),
+        serveFunctions(
+          host,
+          scriptPath,
+          rpcUri,
+          typeof pubUri === "string" ? pubUri : undefined,
+          callTimeoutMs,
+        ),
+      expose,
+      ...settings,
     });
   });
 }

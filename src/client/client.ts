@@ -21,6 +21,7 @@
 
 import { createSocket, type Frames, type Socket, type SocketOptions } from "../zmtp/mod.ts";
 import { createDecoder, encodeRequest, type MapMode } from "./msgpack.ts";
+import { parseCallReply, requestFrames } from "../rpc/wire.ts";
 
 /** Default endpoint of a LuaOverMQ RPC server. */
 export const DEFAULT_RPC_URI = "tcp://127.0.0.1:8004";
@@ -118,26 +119,6 @@ interface PendingCall {
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-}
-
-const EMPTY = new Uint8Array(0);
-const textDecoder = new TextDecoder();
-
-/**
- * The frames that send call `id` over a DEALER: `[id, "", body]`, the id as 4 big-endian
- * bytes. The server echoes the envelope, so the reply names the call it answers.
- */
-export function requestFrames(id: number, body: Uint8Array): Frames {
-  const idFrame = new Uint8Array(4);
-  new DataView(idFrame.buffer).setUint32(0, id);
-  return [idFrame, EMPTY, body];
-}
-
-/** The call id of a reply `[id, "", status, payload]`, or undefined when it is not one. */
-export function replyId(frames: Frames): number | undefined {
-  if (frames.length !== 4 || frames[0].length !== 4 || frames[1].length !== 0) return undefined;
-  const idFrame = frames[0];
-  return new DataView(idFrame.buffer, idFrame.byteOffset, 4).getUint32(0);
 }
 
 /**
@@ -283,12 +264,11 @@ export class Client {
   }
 
   #onReply(frames: Frames): void {
-    const id = replyId(frames);
-    if (id === undefined) return; // not a reply to this client
-    const call = this.#settle(id);
+    const reply = parseCallReply(frames);
+    if (reply === undefined) return; // not a reply to this client
+    const call = this.#settle(reply.id);
     if (!call) return; // the call timed out or was aborted: a late reply
-    const status = textDecoder.decode(frames[2]);
-    call.resolve({ ok: status === "OK", status, payload: frames[3] });
+    call.resolve({ ok: reply.ok, status: reply.status, payload: reply.payload });
   }
 
   /** Closes the connection; calls still pending reject with {@linkcode ClientClosedError}. */

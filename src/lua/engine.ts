@@ -405,7 +405,9 @@ export class LuaEngine {
           nargs = 2;
         }
       }
-      if (thread.overBudget(performance.now())) thread.stop(this.budgetMessage(thread));
+      if (thread.budgetMs > 0 && thread.overBudget(performance.now())) {
+        thread.stop(this.budgetMessage(thread));
+      }
       if (thread.stopReason !== undefined) continue;
       status = this.step(thread, nargs);
     }
