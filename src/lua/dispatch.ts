@@ -23,6 +23,7 @@ import type { Frames } from "../zmtp/mod.ts";
 import { latin1 } from "../zmtp/frame.ts";
 import { errorReply, MAX_ECHOED_BYTES, quoteInput, STATUS_ERROR, STATUS_OK } from "../rpc/wire.ts";
 import type { RequestHandler } from "../rpc/server.ts";
+import { log } from "../log.ts";
 
 const encoder = new TextEncoder();
 
@@ -84,6 +85,8 @@ export class Dispatcher implements RequestHandler {
   #request: Uint8Array = new Uint8Array(0);
   /** The reply the call thread produced (the payload may be a view of the encoder). */
   #reply: Frames = [];
+  /** Replies of calls that finished after a pause, until their driver sends them. */
+  readonly #lateReplies = new Map<HostThread, Frames>();
   readonly #entryPtr: number;
   readonly #continuationPtr: number;
 
@@ -92,7 +95,11 @@ export class Dispatcher implements RequestHandler {
     this.#entryPtr = engine.api.cfunction((T) => this.#entry(T));
     this.#continuationPtr = engine.m.addFunction((T: LuaState, status: number) => {
       try {
-        return this.#complete(T, status === LuaStatus.YIELD ? LuaStatus.OK : status);
+        const results = this.#complete(T, status === LuaStatus.YIELD ? LuaStatus.OK : status);
+        // A call that finishes after a pause replies later, when another call may have
+        // used the encoder in between: keep a copy of its reply with its thread.
+        this.#lateReplies.set(engine.running!, [this.#reply[0], this.#reply[1].slice()]);
+        return results;
       } catch (error) {
         if (error === Infinity) throw error; // Lua unwinding through us
         return engine.api.raise(T, error instanceof Error ? error.message : String(error));
@@ -180,13 +187,21 @@ export class Dispatcher implements RequestHandler {
   async #finishLater(thread: HostThread): Promise<Frames> {
     const engine = this.#engine;
     const outcome = await engine.drive(thread, LuaStatus.YIELD);
-    if (outcome.ok) {
+    const reply = this.#lateReplies.get(thread);
+    this.#lateReplies.delete(thread);
+    if (outcome.ok && reply !== undefined) {
       this.#free.push(thread);
-      // The encoder's view would be overwritten by the next encode, which may come first.
-      return [this.#reply[0], this.#reply[1].slice()];
+      return reply;
     }
     engine.release(thread);
+    if (!outcome.ok && outcome.stopped) this.#logStopped(outcome.reason);
+    if (outcome.ok) return errorReply("internal error: the call ended without a reply");
     return errorReply(outcome.stopped ? outcome.reason : outcome.message);
+  }
+
+  /** A call past its budget is the operator's business too (a halt is not). */
+  #logStopped(reason: string): void {
+    if (!this.#engine.halted) log.warn(`${reason}: stopped, and answered with ERROR`);
   }
 
   /** A call whose thread ended abnormally (stopped, or an error escaped the entry). */
@@ -194,6 +209,7 @@ export class Dispatcher implements RequestHandler {
     const engine = this.#engine;
     const T = thread.state;
     let reply: Frames;
+    if (thread.stopReason !== undefined) this.#logStopped(thread.stopReason);
     if (status === LuaStatus.OK) {
       reply = this.#reply; // stopped, and the call itself replied with the reason
     } else if (thread.stopReason !== undefined) {
