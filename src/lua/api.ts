@@ -81,6 +81,15 @@ export interface LuaModule {
   _luaL_newmetatable(L: LuaState, name: number): number;
   _luaL_testudata(L: LuaState, idx: number, name: number): number;
   _luaL_setmetatable(L: LuaState, name: number): void;
+  _luaL_argerror(L: LuaState, arg: number, extramsg: number): number;
+  _luaL_checklstring(L: LuaState, arg: number, len: number): number;
+  _luaL_optlstring(L: LuaState, arg: number, def: number, len: number): number;
+  _luaL_checkinteger(L: LuaState, arg: number): bigint;
+  _luaL_checkudata(L: LuaState, arg: number, name: number): number;
+  _luaL_checktype(L: LuaState, arg: number, type: number): void;
+  _luaL_where(L: LuaState, level: number): void;
+  _lua_concat(L: LuaState, n: number): void;
+  _lua_copy(L: LuaState, from: number, to: number): void;
 
   _lua_close(L: LuaState): void;
   _lua_newthread(L: LuaState): LuaState;

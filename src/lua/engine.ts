@@ -547,9 +547,11 @@ export class LuaEngine {
   load(L: LuaState, source: Uint8Array, chunkName: string): string | undefined {
     const m = this.api.m;
     const name = this.api.cstr(chunkName);
+    // Text only: Lua does not verify bytecode, and a damaged chunk can break the engine.
+    const mode = this.api.cstr("t");
     const status = source.length === 0
-      ? m._luaL_loadbufferx(L, this.api.lenPtr, 0, name, 0)
-      : m._luaL_loadbufferx(L, this.api.scratch(source), source.length, name, 0);
+      ? m._luaL_loadbufferx(L, this.api.lenPtr, 0, name, mode)
+      : m._luaL_loadbufferx(L, this.api.scratch(source), source.length, name, mode);
     if (status === LuaStatus.OK) return undefined;
     const message = status === LuaStatus.ERRMEM ? "not enough memory" : this.api.describe(L, -1);
     this.api.pop(L);

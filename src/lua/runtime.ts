@@ -10,6 +10,7 @@ import { type LuaState, LuaType } from "./api.ts";
 import { LuaOverMQBindings } from "./bindings.ts";
 import { LuaEngine, type ThreadOutcome } from "./engine.ts";
 import { preludeSource } from "./prelude.ts";
+import { installSandbox } from "./sandbox.ts";
 
 /** How long `OnStop` gives `main()` to return unless it returns its own figure. */
 export const DEFAULT_STOP_WAIT_MS = 5000;
@@ -134,6 +135,7 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     options.version ?? "dev",
   );
   const host = new ScriptHost(engine, bindings, stop);
+  installSandbox(engine);
   installGlobals(host, scriptPath, options.args ?? []);
 
   const L = engine.L;
