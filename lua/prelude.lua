@@ -53,43 +53,6 @@ function methods:call(method, ...)
   error(value, 2)
 end
 
--- Script coroutines and time slices: when the host pauses a computing coroutine, the
--- coroutine yields to the resume below with no values; the pause is passed up to the
--- thread the host drives (which lets the event loop run), then the coroutine goes on
--- where it stopped. The script sees nothing of it.
-local co_create, co_resume, co_close = coroutine.create, coroutine.resume, coroutine.close
-local co_status = coroutine.status
-local preempted, pass_preemption = natives.preempted, natives.pass_preemption
-local select, error, type = select, error, type
-
-local function resumed(co, ok, ...)
-  if ok and select("#", ...) == 0 and preempted(co) then
-    pass_preemption()
-    return resumed(co, co_resume(co))
-  end
-  return ok, ...
-end
-
-function coroutine.resume(co, ...)
-  return resumed(co, co_resume(co, ...))
-end
-
-local function unwrapped(co, ok, ...)
-  if ok then return ... end
-  local err = ...
-  -- As Lua's own wrap: close the dead coroutine, and say where a string error surfaced.
-  if co_status(co) == "dead" then co_close(co) end
-  if type(err) == "string" then error(err, 2) end
-  error(err, 0)
-end
-
-function coroutine.wrap(f)
-  local co = co_create(f)
-  return function(...)
-    return unwrapped(co, resumed(co, co_resume(co, ...)))
-  end
-end
-
 -- A script's own modules: require looks beside the script and in the current folder.
 table.insert(package.searchers, 2, natives.searcher)
 

@@ -95,6 +95,8 @@ export interface LuaModule {
   _lua_newthread(L: LuaState): LuaState;
   _lua_resume(L: LuaState, from: LuaState, nargs: number, nresults: number): number;
   _lua_status(L: LuaState): number;
+  _lua_resetthread(L: LuaState): number;
+  _luaL_typeerror(L: LuaState, arg: number, tname: number): number;
   _lua_yieldk(L: LuaState, nresults: number, ctx: number, k: number): number;
   _lua_error(L: LuaState): number;
   _lua_pcallk(

@@ -127,16 +127,6 @@ export class LuaOverMQBindings {
         this.dispatcher.expose(names);
         return 0;
       },
-      // The prelude's coroutine wrappers: a coroutine paused for a time slice passes the
-      // pause up to the host thread, which yields to the event loop, then goes on.
-      preempted: (L) => {
-        m._lua_pushboolean(L, engine.takePreempted(m._lua_tothread(L, 1)) ? 1 : 0);
-        return 1;
-      },
-      pass_preemption: (L) => {
-        engine.passPreemption(L);
-        return 0;
-      },
       decode: (L) => {
         const bytes = api.toBytes(L, 1);
         m._lua_settop(L, 0);

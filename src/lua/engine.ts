@@ -385,7 +385,12 @@ export class LuaEngine {
       if (status !== LuaStatus.YIELD) return { ok: false, ...this.#failure(T) };
       const operation = thread.pending;
       thread.pending = undefined;
-      m._lua_settop(T, 0);
+      // Drop what the thread yielded (a bare coroutine.yield(...) at its top), but nothing
+      // below: a C function that yielded keeps its own values for its continuation.
+      const h = m.HEAPU8;
+      const p = this.#nresPtr;
+      const yielded = h[p] | (h[p + 1] << 8) | (h[p + 2] << 16) | (h[p + 3] << 24);
+      if (yielded > 0) m._lua_settop(T, -yielded - 1);
       let nargs = 0;
       if (operation === undefined) {
         // Preempted, or a bare coroutine.yield() at the top of the thread: let I/O run.
@@ -489,8 +494,8 @@ export class LuaEngine {
   }
 
   /**
-   * The host function behind the prelude's coroutine wrappers: whether the hook paused `co`
-   * for a time slice (then the wrapper passes the pause up and resumes it).
+   * Whether the hook (or a nested resume passing a pause up) paused `co` for a time slice:
+   * asked by the coroutine functions right after `co` yielded no values.
    */
   takePreempted(co: LuaState): boolean {
     if (this.#preemptedCoroutine !== co) return false;
@@ -499,15 +504,12 @@ export class LuaEngine {
   }
 
   /**
-   * Passes a coroutine's preemption up from inside a host function on `L`: yields `L` with
-   * no values, as the hook would, when it can yield; returns false when it cannot.
+   * Records that `L`, paused for a slice by a coroutine it resumed, now yields that pause
+   * up to its own resumer (see coroutines.ts). A host thread needs no record: its driver
+   * sees a yield without an operation.
    */
-  passPreemption(L: LuaState): boolean {
-    const m = this.api.m;
-    if (this.#running === undefined || !m._lua_isyieldable(L)) return false;
+  notePreempted(L: LuaState): void {
     if (!this.#threads.has(L)) this.#preemptedCoroutine = L;
-    m._lua_yieldk(L, 0, 0, 0);
-    return true;
   }
 
   // ---- globals and calls -----------------------------------------------------------------

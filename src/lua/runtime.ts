@@ -11,6 +11,7 @@ import { LuaOverMQBindings } from "./bindings.ts";
 import { LuaEngine, type ThreadOutcome } from "./engine.ts";
 import { preludeSource } from "./prelude.ts";
 import { installSandbox } from "./sandbox.ts";
+import { installCoroutines } from "./coroutines.ts";
 
 /** How long `OnStop` gives `main()` to return unless it returns its own figure. */
 export const DEFAULT_STOP_WAIT_MS = 5000;
@@ -136,6 +137,7 @@ export async function runScript(options: ScriptOptions): Promise<number> {
   );
   const host = new ScriptHost(engine, bindings, stop);
   installSandbox(engine);
+  installCoroutines(engine);
   installGlobals(host, scriptPath, options.args ?? []);
 
   const L = engine.L;

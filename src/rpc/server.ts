@@ -91,12 +91,19 @@ export class RpcServer {
     let envelope = NO_ENVELOPE;
     let body = frames;
     if (this.#router) ({ envelope, body } = splitRouterRequest(frames));
-    const reply = this.#handler.handle(body, this.callTimeoutMs);
+    // Busy from here: a handler that called back into serveNext would answer out of order.
+    this.#busy = true;
+    let reply: Frames | Promise<Frames>;
+    try {
+      reply = this.#handler.handle(body, this.callTimeoutMs);
+    } catch (error) {
+      reply = errorReply(`internal error: ${describeError(error)}`);
+    }
     if (!(reply instanceof Promise)) {
+      this.#busy = false;
       this.#send(envelope, reply);
       return SERVED;
     }
-    this.#busy = true;
     return reply.then(
       (frames) => this.#send(envelope, frames),
       (error) => this.#send(envelope, errorReply(`internal error: ${describeError(error)}`)),
@@ -105,7 +112,8 @@ export class RpcServer {
 
   /** Serves until `signal` aborts (the request being served when it does is finished). */
   async serveUntil(signal: AbortSignal): Promise<void> {
-    while (await this.socket.readable(undefined, signal)) {
+    // readable() answers true at once while requests are queued, even after the abort.
+    while (!signal.aborted && await this.socket.readable(undefined, signal)) {
       while (!signal.aborted) {
         const served = this.serveNext();
         if (served === IDLE) break;
