@@ -604,6 +604,11 @@ const NUMERIC_OPTIONS: Record<string, keyof SocketOptions> = {
   linger_ms: "lingerMs",
   reconnect_ivl_ms: "reconnectIvlMs",
   reconnect_ivl_max_ms: "reconnectIvlMaxMs",
+  sndbuf_bytes: "sndbufBytes",
+  rcvbuf_bytes: "rcvbufBytes",
+  stall_timeout_ms: "stallTimeoutMs",
+  max_connections: "maxConnections",
+  max_subscriptions: "maxSubscriptions",
 };
 
 /** A socket option by its Lua name, checked: a socket option, or one of lomq's RPC. */

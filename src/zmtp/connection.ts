@@ -10,6 +10,7 @@ import {
   ascii,
   decodeCommand,
   decodeProperties,
+  EMPTY,
   encodeCommand,
   encodeMessage,
   encodePing,
@@ -25,11 +26,29 @@ import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
 import type { Queue } from "./queue.ts";
+import { sleep, turnDue } from "./wait.ts";
 import { COMPATIBLE_PEERS, type Frames, type SocketType } from "./types.ts";
+
+/**
+ * How a connection ended, which decides how loudly it is logged: "ended" is an ordinary
+ * disconnect (the peer closed or reset it, the network failed), "dropped" means we dropped
+ * the peer (it broke the protocol or passed a limit), "local" means our own application
+ * closed the socket.
+ */
+export type CloseKind = "ended" | "dropped" | "local";
+
+/**
+ * The owner's answer to more bytes held for a message still arriving: "held" grants them,
+ * "wait" pauses the connection until resume() (room will come back), "refused" closes it.
+ */
+export type HoldAnswer = "held" | "wait" | "refused";
 
 /** What a connection reports to its owner. Handlers must not throw. */
 export interface ConnectionHandler<T> {
-  /** Handshake done; return false to refuse the peer (the connection then closes). */
+  /**
+   * Handshake done; return false to refuse the peer (the connection then closes, unless the
+   * handler already closed it with a reason of its own).
+   */
   onReady(conn: Connection<T>): boolean;
   /** A complete incoming message. */
   onMessage(conn: Connection<T>, frames: Frames): void;
@@ -37,12 +56,17 @@ export interface ConnectionHandler<T> {
   onSubscription(conn: Connection<T>, subscribe: boolean, prefix: Uint8Array): void;
   /** Whether another message may be delivered now; false pauses reading (receive HWM). */
   canReceive(conn: Connection<T>): boolean;
+  /**
+   * The bytes `conn` holds for messages still arriving are to go from `from` to `to` (before
+   * they are allocated). Decreases must be answered "held".
+   */
+  hold(conn: Connection<T>, from: number, to: number): HoldAnswer;
   /** Messages left `conn.out` for the OS: senders waiting for room may retry. */
   onDrained(conn: Connection<T>): void;
   /** The writer went idle (all queued bytes handed to the OS). */
   onIdle(conn: Connection<T>): void;
-  /** The connection closed (called once). */
-  onClose(conn: Connection<T>, reason: string): void;
+  /** The connection closed (called once), for `reason`, classified by `kind`. */
+  onClose(conn: Connection<T>, reason: string, kind: CloseKind): void;
 }
 
 /** Static settings of a connection; `options` is the owning socket's live options object. */
@@ -53,6 +77,8 @@ export interface ConnectionConfig {
   options: ResolvedOptions;
   /** Description of the remote end, for diagnostics. */
   remote: string;
+  /** The socket's endpoint: the bound one it was accepted on, or the connect()ed one. */
+  endpoint: string;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -67,6 +93,10 @@ const enum State {
 // Small chunks are copied together up to this size so a burst costs one write; a chunk at
 // least this big is written on its own, without copying.
 const BATCH_BYTES = 64 * 1024;
+// The copy buffer for batches is sized to what is written; one bigger than this is dropped
+// when the writer goes idle, so an idle connection keeps no big buffer.
+const WRITE_BUFFER_MIN = 1024;
+const WRITE_BUFFER_KEEP = 4 * 1024;
 
 const GREETING = buildGreeting();
 const PING = encodePing(0);
@@ -80,14 +110,24 @@ export function describeIoError(err: unknown): string {
   if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
     return "connection closed";
   }
-  if (err instanceof ProtocolError) return `protocol error: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Failures of the transport itself: the peer or the network ended the connection. */
+function isTransportError(err: unknown): boolean {
+  const errors = Deno.errors;
+  return err instanceof errors.ConnectionReset || err instanceof errors.BrokenPipe ||
+    err instanceof errors.ConnectionAborted || err instanceof errors.BadResource ||
+    err instanceof errors.Interrupted || err instanceof errors.TimedOut ||
+    err instanceof errors.NotConnected || err instanceof errors.UnexpectedEof;
 }
 
 /** A ZMTP connection; `T` is the owner's per-peer data stored in {@linkcode Connection.owner}. */
 export class Connection<T> {
   /** Description of the remote end. */
   readonly remote: string;
+  /** The socket's endpoint this connection belongs to (see {@linkcode ConnectionConfig}). */
+  readonly endpoint: string;
   /** Socket type the peer announced (uppercase), once the handshake is done. */
   peerType = "";
   /** Identity the peer announced in READY (empty if none). */
@@ -114,19 +154,26 @@ export class Connection<T> {
   #partsSize = 0;
   #paused = false;
   #wake: (() => void) | null = null;
+  // Commands to write: the handshake, subscriptions (as many as the application makes), and
+  // at most one PONG (at #pongAt) and one PING, whatever the peer sends or fails to read.
   #control: Uint8Array[] = [];
+  #pongAt = -1;
+  #pingQueued = false;
   #writing = false;
   #batch: Uint8Array[] = [];
-  #writeBuffer = new Uint8Array(0);
+  #writeBuffer: Uint8Array = EMPTY;
+  // Bytes held for the message still arriving, as last reported to the handler.
+  #held = 0;
   #readDone: Promise<void> = Promise.resolve();
   #flushDone: Promise<void> = Promise.resolve();
   #handshakeTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
   #timeoutTimer: Timer | undefined;
   #ttlTimer: Timer | undefined;
-  // Set by every read; heartbeat timers clear them to see whether anything arrived since.
-  #seenForTimeout = true;
-  #seenForTtl = true;
+  #stallTimer: Timer | undefined;
+  // Counts reads; a timer compares it with the value it started with to see whether
+  // anything arrived since.
+  #reads = 0;
 
   /** Wraps an established transport connection; call start() to begin the handshake. */
   constructor(conn: Deno.Conn, config: ConnectionConfig, handler: ConnectionHandler<T>) {
@@ -136,6 +183,7 @@ export class Connection<T> {
     this.#opts = config.options;
     this.#handler = handler;
     this.remote = config.remote;
+    this.endpoint = config.endpoint;
     this.#reader = new FrameReader(this.#opts.maxMessageSize);
   }
 
@@ -147,6 +195,11 @@ export class Connection<T> {
   /** True once closed. */
   get isClosed(): boolean {
     return this.#state === State.Closed;
+  }
+
+  /** True while reading is paused until the owner calls resume(). */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** Outgoing messages queued and not yet handed to the OS (for HWM decisions). */
@@ -177,7 +230,12 @@ export class Connection<T> {
     ) {
       props.push(["Identity", identity]);
     }
-    this.#control.push(GREETING, encodeReady(props));
+    // One chunk, so that the handshake needs no copy buffer.
+    const ready = encodeReady(props);
+    const hello = new Uint8Array(GREETING.length + ready.length);
+    hello.set(GREETING);
+    hello.set(ready, GREETING.length);
+    this.#control.push(hello);
     this.kick();
     const timeout = this.#opts.handshakeTimeoutMs;
     if (timeout > 0) {
@@ -185,6 +243,7 @@ export class Connection<T> {
         this.#handshakeTimer = undefined;
         this.close(
           `handshake timeout: the peer did not complete the ZMTP handshake in ${timeout} ms`,
+          "dropped",
         );
       }, timeout);
     }
@@ -233,8 +292,11 @@ export class Connection<T> {
     });
   }
 
-  /** Closes the connection (idempotent); the handler's onClose runs once. */
-  close(reason: string): void {
+  /**
+   * Closes the connection (idempotent); the handler's onClose runs once. `kind` says who
+   * ended it and why, for the log.
+   */
+  close(reason: string, kind: CloseKind): void {
     if (this.#state === State.Closed) return;
     this.#state = State.Closed;
     this.closeReason = reason;
@@ -242,17 +304,21 @@ export class Connection<T> {
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#timeoutTimer);
     clearTimeout(this.#ttlTimer);
+    clearTimeout(this.#stallTimer);
     try {
       this.#conn.close();
     } catch {
       // Already closed by the runtime.
     }
+    this.#parts = [];
+    this.#control.length = 0;
+    if (this.#held !== 0) this.#hold(0);
     if (this.#wake !== null) {
       const wake = this.#wake;
       this.#wake = null;
       wake();
     }
-    this.#handler.onClose(this, reason);
+    this.#handler.onClose(this, reason, kind);
   }
 
   async #readLoop(): Promise<void> {
@@ -264,24 +330,37 @@ export class Connection<T> {
         }
         const n = await this.#read(this.#reader.target());
         if (n === 0) {
-          this.close("peer closed the connection");
+          this.close("peer closed the connection", "ended");
           return;
         }
         this.#reader.commit(n);
-        this.#seenForTimeout = true;
-        this.#seenForTtl = true;
+        this.#reads = (this.#reads + 1) | 0;
         this.#process();
+        if (turnDue(n)) await sleep(0);
+        // Readers are woken in a microtask queued while parsing: let it run (and its reply
+        // be written) before the next read is issued, so that an answer never waits behind
+        // the read (measured: 10% fewer lockstep calls a second at 8 clients without it).
+        else await undefined;
       }
     } catch (err) {
-      this.close(describeIoError(err));
+      this.#fail(err);
+    } finally {
+      // Closed, and no read is pending any more: nothing uses the buffers.
+      this.#reader.release();
     }
+  }
+
+  /** Closes on an exception, classified where it was thrown: by its type. */
+  #fail(err: unknown): void {
+    if (err instanceof ProtocolError) this.close(err.message, "dropped");
+    else this.close(describeIoError(err), isTransportError(err) ? "ended" : "dropped");
   }
 
   #process(): void {
     try {
       this.#parse();
     } catch (err) {
-      this.close(describeIoError(err));
+      this.#fail(err);
     }
   }
 
@@ -302,7 +381,10 @@ export class Connection<T> {
       this.#state = State.AwaitReady;
     }
     while (this.#state !== State.Closed && !this.#paused) {
-      if (!reader.next()) return;
+      if (!reader.next()) {
+        this.#settle();
+        return;
+      }
       const flags = reader.flags;
       const body = reader.body;
       if ((flags & FLAG_COMMAND) !== 0) {
@@ -318,17 +400,80 @@ export class Connection<T> {
       this.#partsSize += body.length;
       if (this.#partsSize > this.#opts.maxMessageSize) {
         throw new ProtocolError(
-          `message exceeds the maximum message size ${this.#opts.maxMessageSize}`,
+          `message of ${this.#partsSize} bytes so far exceeds the maximum message size ` +
+            `(maxMessageSize ${this.#opts.maxMessageSize})`,
         );
       }
       parts.push(body);
       if ((flags & FLAG_MORE) === 0) {
         this.#parts = [];
         this.#partsSize = 0;
+        // Its bytes now count as a complete message, not as one still arriving.
+        if (this.#held !== 0) this.#hold(0);
         this.#handler.onMessage(this, parts);
         if (!this.#handler.canReceive(this)) this.#paused = true;
       }
     }
+  }
+
+  /**
+   * Runs when the bytes read so far are consumed: reports what is held for a message still
+   * arriving (before the next read grows it), and watches a connection left in the middle of
+   * a message for a stall. Only compares numbers unless a message is unfinished.
+   */
+  #settle(): void {
+    const held = this.#partsSize + this.#reader.held;
+    if (held !== this.#held && !this.#hold(held)) return;
+    if (
+      this.#stallTimer === undefined && this.#state === State.Open &&
+      (this.#parts.length > 0 || this.#reader.pending)
+    ) {
+      this.#watchStall();
+    }
+  }
+
+  /**
+   * Asks for the bytes held for messages still arriving; false when they are not granted
+   * (the connection then waits, paused, or is closed).
+   */
+  #hold(bytes: number): boolean {
+    const answer = this.#handler.hold(this, this.#held, bytes);
+    if (answer === "held") {
+      this.#held = bytes;
+      return true;
+    }
+    if (answer === "wait") {
+      this.#paused = true;
+    } else {
+      this.close(
+        `incomplete messages over rcvbufBytes ${this.#opts.rcvbufBytes} across the ` +
+          "socket's connections",
+        "dropped",
+      );
+    }
+    return false;
+  }
+
+  /**
+   * One timer while a message is unfinished, re-armed as long as bytes keep coming: a peer
+   * that starts a message and goes silent cannot hold what it sent so far forever.
+   */
+  #watchStall(): void {
+    const ms = this.#opts.stallTimeoutMs;
+    if (ms <= 0) return;
+    const reads = this.#reads;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#state !== State.Open || (this.#parts.length === 0 && !this.#reader.pending)) {
+        return;
+      }
+      // While paused we do not read, so silence proves nothing.
+      if (this.#reads !== reads || this.#paused) return this.#watchStall();
+      this.close(
+        `stalled: nothing arrived for ${ms} ms in the middle of a message (stallTimeoutMs ${ms})`,
+        "dropped",
+      );
+    }, ms);
   }
 
   #command(body: Uint8Array): void {
@@ -374,7 +519,7 @@ export class Connection<T> {
     const ivl = this.#opts.heartbeatIvlMs;
     if (ivl > 0) this.#heartbeatTimer = setInterval(() => this.#heartbeat(), ivl);
     if (!this.#handler.onReady(this)) {
-      this.close("peer refused by the socket");
+      this.close("peer refused by the socket", "dropped");
       return;
     }
     this.kick();
@@ -384,15 +529,23 @@ export class Connection<T> {
     if (data.length < 2) throw new ProtocolError("PING without TTL");
     const ttl = (data[0] << 8) | data[1];
     // The context is echoed verbatim (RFC 37 caps it at 16 bytes; libzmq sends at most that).
-    this.#control.push(encodeCommand("PONG", data.subarray(2, 18)));
+    const pong = encodeCommand("PONG", data.subarray(2, 18));
+    // At most one PONG waits to be written, as in libzmq: the newest replaces it, so a PING
+    // flood from a peer that never reads costs one PONG, not one per PING.
+    if (this.#pongAt >= 0) {
+      this.#control[this.#pongAt] = pong;
+    } else {
+      this.#pongAt = this.#control.length;
+      this.#control.push(pong);
+    }
     this.kick();
     if (ttl > 0 && this.#ttlTimer === undefined) {
-      this.#seenForTtl = false;
+      const reads = this.#reads;
       const ms = ttl * 100;
       this.#ttlTimer = setTimeout(() => {
         this.#ttlTimer = undefined;
-        if (!this.#seenForTtl && !this.#paused) {
-          this.close(`heartbeat TTL expired: the peer sent nothing for ${ms} ms`);
+        if (this.#reads === reads && !this.#paused) {
+          this.close(`heartbeat TTL expired: the peer sent nothing for ${ms} ms`, "dropped");
         }
       }, ms);
     }
@@ -400,16 +553,20 @@ export class Connection<T> {
 
   #heartbeat(): void {
     if (this.#state !== State.Open) return;
-    this.#control.push(PING);
-    this.kick();
+    // A PING still waiting to be written does the job of this one too.
+    if (!this.#pingQueued) {
+      this.#pingQueued = true;
+      this.#control.push(PING);
+      this.kick();
+    }
     const timeout = heartbeatTimeout(this.#opts);
     if (timeout > 0 && this.#timeoutTimer === undefined) {
-      this.#seenForTimeout = false;
+      const reads = this.#reads;
       this.#timeoutTimer = setTimeout(() => {
         this.#timeoutTimer = undefined;
         // A paused connection is not reading, so silence proves nothing.
-        if (!this.#seenForTimeout && !this.#paused) {
-          this.close(`heartbeat timeout: the peer sent nothing for ${timeout} ms`);
+        if (this.#reads === reads && !this.#paused) {
+          this.close(`heartbeat timeout: the peer sent nothing for ${timeout} ms`, "dropped");
         }
       }, timeout);
     }
@@ -429,10 +586,11 @@ export class Connection<T> {
         }
       }
     } catch (err) {
-      this.close(describeIoError(err));
+      this.#fail(err);
     } finally {
       this.#writing = false;
     }
+    if (this.#writeBuffer.length > WRITE_BUFFER_KEEP) this.#writeBuffer = EMPTY;
     if (this.#state !== State.Closed) this.#handler.onIdle(this);
   }
 
@@ -448,6 +606,8 @@ export class Connection<T> {
         total += c.length;
       }
       control.length = 0;
+      this.#pongAt = -1;
+      this.#pingQueued = false;
     }
     const out = this.out;
     let taken = 0;
@@ -464,10 +624,13 @@ export class Connection<T> {
     if (taken > 0) this.#handler.onDrained(this);
     if (batch.length === 0) return null;
     if (batch.length === 1) return batch[0];
-    if (this.#writeBuffer.length < total) {
-      this.#writeBuffer = new Uint8Array(Math.max(total, BATCH_BYTES * 2));
+    let buffer = this.#writeBuffer;
+    if (buffer.length < total) {
+      let size = WRITE_BUFFER_MIN;
+      while (size < total) size *= 2;
+      buffer = new Uint8Array(size);
+      this.#writeBuffer = buffer;
     }
-    const buffer = this.#writeBuffer;
     let pos = 0;
     for (const c of batch) {
       buffer.set(c, pos);

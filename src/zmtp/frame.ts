@@ -28,7 +28,14 @@ export const MAX_FRAMES_PER_MESSAGE = 1024;
 /** Shared zero-length frame: empty frames (REQ delimiters) are frequent and cannot be mutated. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
 
-const READ_BUFFER_SIZE = 64 * 1024;
+/**
+ * Smallest read buffer, what an idle connection keeps. A connection's buffer doubles when a
+ * read fills it (a peer sending faster than we read in small pieces) up to
+ * {@link READ_BUFFER_MAX}, and drops back to this size when the connection goes quiet.
+ */
+export const READ_BUFFER_MIN = 2 * 1024;
+/** Largest read buffer; a frame that does not fit gets an array of its own. */
+export const READ_BUFFER_MAX = 64 * 1024;
 // A large frame's buffer starts at this size and doubles as data arrives, so a peer that
 // declares 64 MiB and then sends nothing costs us 1 MiB, not 64.
 const LARGE_FRAME_INITIAL = 1024 * 1024;
@@ -48,8 +55,13 @@ export class ProtocolError extends Error {
  *
  * Usage: `conn.read(reader.target())`, then `reader.commit(n)`, then call `next()` until it
  * returns false; after each true, `flags` and `body` describe the frame. Bodies are copies
- * (the buffer is reused; small ones share blocks, see arena.ts), except large frames, which
- * are read straight into their own array.
+ * (the buffer is reused; small ones share blocks, see arena.ts), except frames too big for
+ * the buffer, which are read straight into their own array.
+ *
+ * The buffer starts at `minBuffer` bytes and doubles, up to `maxBuffer`, whenever a read
+ * fills it; once everything received is consumed and a read brought less than a quarter of
+ * the buffer, the connection has gone quiet and the buffer shrinks back to `minBuffer`.
+ * Idle connections thus cost little, and a busy one reads in large pieces.
  */
 export class FrameReader {
   /** Largest frame body accepted; larger declared sizes throw ProtocolError. */
@@ -59,47 +71,110 @@ export class FrameReader {
   /** Body of the frame last returned by next(). */
   body: Uint8Array = EMPTY;
 
+  #min: number;
+  #max: number;
   #buf: Uint8Array;
   #view: DataView;
   #r = 0;
   #w = 0;
-  #large: Uint8Array | null = null;
+  // Bytes the last read into the buffer brought, and whether they filled what it offered.
+  #lastRead = 0;
+  #filled = false;
+  // A frame too big for the buffer: its size (0 when there is none), and its own array,
+  // allocated by target() only, so that `held` can announce every allocation beforehand.
+  #large: Uint8Array<ArrayBuffer> | null = null;
   #largeSize = 0;
   #largeFill = 0;
   #largeFlags = 0;
 
   /** Creates a reader rejecting frames larger than `maxFrameSize` bytes. */
-  constructor(maxFrameSize: number, bufferSize = READ_BUFFER_SIZE) {
+  constructor(maxFrameSize: number, minBuffer = READ_BUFFER_MIN, maxBuffer = READ_BUFFER_MAX) {
     this.maxFrameSize = maxFrameSize;
-    this.#buf = new Uint8Array(bufferSize);
+    this.#min = minBuffer;
+    this.#max = Math.max(minBuffer, maxBuffer);
+    this.#buf = new Uint8Array(minBuffer);
     this.#view = new DataView(this.#buf.buffer);
+  }
+
+  /** Size of the read buffer now (it grows and shrinks with the traffic). */
+  get bufferSize(): number {
+    return this.#buf.length;
+  }
+
+  /**
+   * Bytes held for a frame too big for the buffer that is still arriving, counting the growth
+   * the next target() will make, so that an owner bounding memory can refuse it first.
+   */
+  get held(): number {
+    if (this.#largeSize === 0) return 0;
+    const large = this.#large;
+    if (large === null) return this.#initialSize();
+    return this.#largeFill === large.length ? this.#grownSize(large.length) : large.length;
+  }
+
+  /** Whether a frame has been partly received, or received frames wait to be decoded. */
+  get pending(): boolean {
+    return this.#largeSize > 0 || this.#r < this.#w;
+  }
+
+  /**
+   * Frees the array of a frame still arriving at once (the connection is gone), rather than
+   * leaving up to maxMessageSize bytes to the collector. Only once no read is pending.
+   */
+  release(): void {
+    this.#large?.buffer.transfer(0);
+    this.#large = null;
+    this.#largeSize = 0;
   }
 
   /** The region the next socket read should fill (never empty). */
   target(): Uint8Array {
-    const large = this.#large;
-    if (large !== null) {
+    if (this.#largeSize > 0) {
+      const large = this.#large;
+      if (large === null) {
+        // The frame's first bytes wait in the buffer; from now on it is read in place.
+        const own = new Uint8Array(this.#initialSize());
+        own.set(this.#buf.subarray(this.#r, this.#w));
+        this.#r = 0;
+        this.#w = 0;
+        this.#large = own;
+        return own.subarray(this.#largeFill);
+      }
       if (this.#largeFill === large.length) {
-        const grown = new Uint8Array(Math.min(this.#largeSize, large.length * 2));
-        grown.set(large);
+        // transfer() frees the old array now (it may even grow it in place), rather than
+        // leaving it to the collector: 32 MiB of garbage per doubling would make the memory
+        // a peer costs twice what is held for it.
+        const grown = new Uint8Array(large.buffer.transfer(this.#grownSize(large.length)));
         this.#large = grown;
         return grown.subarray(this.#largeFill);
       }
       return large.subarray(this.#largeFill);
     }
+    const size = this.#buf.length;
     if (this.#r === this.#w) {
       this.#r = 0;
       this.#w = 0;
-    } else if (this.#w === this.#buf.length) {
-      this.#compact();
+      if (this.#filled) {
+        if (size < this.#max) this.#resize(size * 2);
+      } else if (size > this.#min && this.#lastRead < size / 4) {
+        this.#resize(this.#min);
+      }
+    } else if (this.#w === size) {
+      if (this.#filled && size < this.#max) this.#resize(size * 2);
+      else this.#compact();
     }
     return this.#buf.subarray(this.#w);
   }
 
   /** Records that the last read put `n` bytes into target(). */
   commit(n: number): void {
-    if (this.#large !== null) this.#largeFill += n;
-    else this.#w += n;
+    if (this.#largeSize > 0) {
+      this.#largeFill += n;
+      return;
+    }
+    this.#filled = this.#w + n === this.#buf.length;
+    this.#lastRead = n;
+    this.#w += n;
   }
 
   /** Bytes received but not yet consumed (for the greeting, which is not framed). */
@@ -117,11 +192,12 @@ export class FrameReader {
    * needed; throws ProtocolError when the declared size exceeds the limit.
    */
   next(): boolean {
-    if (this.#large !== null) {
-      if (this.#largeFill < this.#largeSize) return false;
+    if (this.#largeSize > 0) {
+      if (this.#large === null || this.#largeFill < this.#largeSize) return false;
       this.flags = this.#largeFlags;
       this.body = this.#large;
       this.#large = null;
+      this.#largeSize = 0;
       return true;
     }
     const buf = this.#buf;
@@ -136,10 +212,7 @@ export class FrameReader {
       const high = this.#view.getUint32(r + 1);
       size = this.#view.getUint32(r + 5);
       if (high !== 0) {
-        throw new ProtocolError(
-          `frame of ${high * TWO_32 + size} bytes exceeds the maximum message size ` +
-            `${this.maxFrameSize}`,
-        );
+        throw oversize(high * TWO_32 + size, this.maxFrameSize);
       }
       header = 9;
     } else {
@@ -147,9 +220,7 @@ export class FrameReader {
       header = 2;
     }
     if (size > this.maxFrameSize) {
-      throw new ProtocolError(
-        `frame of ${size} bytes exceeds the maximum message size ${this.maxFrameSize}`,
-      );
+      throw oversize(size, this.maxFrameSize);
     }
     const end = r + header + size;
     if (end <= this.#w) {
@@ -159,20 +230,34 @@ export class FrameReader {
       return true;
     }
     if (header + size > buf.length) {
-      // Too big for the shared buffer: give the frame its own array and read into it directly.
-      const have = this.#w - r - header;
-      const large = new Uint8Array(Math.min(size, Math.max(LARGE_FRAME_INITIAL, have)));
-      large.set(buf.subarray(r + header, this.#w));
-      this.#large = large;
+      // Too big for the buffer: the frame gets its own array (see target()).
       this.#largeSize = size;
-      this.#largeFill = have;
+      this.#largeFill = this.#w - r - header;
       this.#largeFlags = flags;
-      this.#r = 0;
-      this.#w = 0;
-    } else if (end > buf.length) {
-      this.#compact();
+      this.#r = r + header;
     }
+    // A frame that runs past the end of the buffer gets room in target(), which can then
+    // tell a busy connection (grow) from one that just needs compacting.
     return false;
+  }
+
+  #initialSize(): number {
+    return Math.min(this.#largeSize, Math.max(LARGE_FRAME_INITIAL, this.#largeFill));
+  }
+
+  #grownSize(size: number): number {
+    return Math.min(this.#largeSize, size * 2);
+  }
+
+  /** Replaces the buffer by one of `size` bytes, keeping the unconsumed bytes. */
+  #resize(size: number): void {
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(this.#r, this.#w));
+    this.#w -= this.#r;
+    this.#r = 0;
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+    this.#filled = false;
   }
 
   #compact(): void {
@@ -180,6 +265,12 @@ export class FrameReader {
     this.#w -= this.#r;
     this.#r = 0;
   }
+}
+
+function oversize(size: number, max: number): ProtocolError {
+  return new ProtocolError(
+    `frame of ${size} bytes exceeds the maximum message size (maxMessageSize ${max})`,
+  );
 }
 
 function frameHeaderSize(size: number): number {

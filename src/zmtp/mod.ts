@@ -38,7 +38,7 @@ export { RouterSocket } from "./router.ts";
 export { SubSocket } from "./sub.ts";
 export type { Frames, SocketType } from "./types.ts";
 export type { SocketOptions } from "./options.ts";
-export { DEFAULT_OPTIONS } from "./options.ts";
+export { DEFAULT_OPTIONS, MAX_SUBSCRIPTION_BYTES } from "./options.ts";
 export { formatEndpoint, parseEndpoint } from "./endpoint.ts";
 export type { Endpoint, IpcEndpoint, TcpEndpoint } from "./endpoint.ts";
 export { MAX_FRAMES_PER_MESSAGE } from "./frame.ts";

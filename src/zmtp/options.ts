@@ -29,6 +29,40 @@ export interface SocketOptions {
   reconnectIvlMs?: number;
   /** The reconnect delay doubles after each failure up to this (default 5000). */
   reconnectIvlMaxMs?: number;
+  /**
+   * Bytes of encoded messages queued to send, per connection (default 64 MiB). A message is
+   * always accepted by an empty queue, so one message may be larger. Past the bound REP and
+   * ROUTER drop the connection (its peer does not read its replies), PUB skips the message
+   * for that subscriber, and DEALER, PUSH and REQ treat the peer as full, as at the HWM.
+   */
+  sndbufBytes?: number;
+  /**
+   * Bytes received and not yet taken by the application, across all the socket's
+   * connections (default 256 MiB): complete messages waiting, plus what is held for messages
+   * still arriving. Complete messages that reach it stop the delivering connection from
+   * being read until the application catches up (each connection may always deliver one);
+   * a message still arriving that would pass it closes its connection, so unfinished
+   * messages never block the socket.
+   */
+  rcvbufBytes?: number;
+  /**
+   * A connection in the middle of a message (a frame or a multipart message partly
+   * received) that receives nothing for this long is dropped; 0 never drops (default 30000).
+   * One timer per unfinished message checks for progress every stallTimeoutMs, so the drop
+   * comes one to two of them after the last byte.
+   */
+  stallTimeoutMs?: number;
+  /**
+   * Connections a socket keeps at once (default 10000); one accepted beyond it is closed
+   * before its handshake, so the process never runs out of file descriptors.
+   */
+  maxConnections?: number;
+  /**
+   * Distinct prefixes a subscriber may hold on a PUB socket (default 10000); a subscriber
+   * that sends more is dropped, as is one whose prefixes hold more than
+   * {@linkcode MAX_SUBSCRIPTION_BYTES} bytes in total.
+   */
+  maxSubscriptions?: number;
 }
 
 /** Options with every default filled in; heartbeatTimeoutMs stays optional (derived). */
@@ -51,7 +85,23 @@ export interface ResolvedOptions {
   reconnectIvlMs: number;
   /** See {@linkcode SocketOptions.reconnectIvlMaxMs}. */
   reconnectIvlMaxMs: number;
+  /** See {@linkcode SocketOptions.sndbufBytes}. */
+  sndbufBytes: number;
+  /** See {@linkcode SocketOptions.rcvbufBytes}. */
+  rcvbufBytes: number;
+  /** See {@linkcode SocketOptions.stallTimeoutMs}. */
+  stallTimeoutMs: number;
+  /** See {@linkcode SocketOptions.maxConnections}. */
+  maxConnections: number;
+  /** See {@linkcode SocketOptions.maxSubscriptions}. */
+  maxSubscriptions: number;
 }
+
+/**
+ * Most bytes of distinct prefixes one subscriber may hold on a PUB socket (1 MiB); a
+ * subscriber past it is dropped. Each prefix must also fit in maxMessageSize.
+ */
+export const MAX_SUBSCRIPTION_BYTES = 1024 * 1024;
 
 /** Default options. */
 export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {
@@ -64,6 +114,11 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {
   lingerMs: 0,
   reconnectIvlMs: 100,
   reconnectIvlMaxMs: 5000,
+  sndbufBytes: 64 * 1024 * 1024,
+  rcvbufBytes: 256 * 1024 * 1024,
+  stallTimeoutMs: 30_000,
+  maxConnections: 10_000,
+  maxSubscriptions: 10_000,
 };
 
 // Node's timers clamp larger delays to 1 ms, which would turn a typo into a busy loop.
@@ -78,6 +133,12 @@ const LIMITS: Readonly<Record<Exclude<keyof SocketOptions, "identity">, [number,
   lingerMs: [0, MAX_DELAY],
   reconnectIvlMs: [1, MAX_DELAY],
   reconnectIvlMaxMs: [1, MAX_DELAY],
+  // Up to 2^53 - 1: byte counts are plain numbers, not 32-bit integers.
+  sndbufBytes: [1, Number.MAX_SAFE_INTEGER],
+  rcvbufBytes: [1, Number.MAX_SAFE_INTEGER],
+  stallTimeoutMs: [0, MAX_DELAY],
+  maxConnections: [1, 0x7fff_ffff],
+  maxSubscriptions: [1, 0x7fff_ffff],
 };
 
 /** Throws ZmqError(EINVAL) unless `value` is acceptable for option `name`. */

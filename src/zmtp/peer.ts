@@ -11,7 +11,7 @@
 
 import type { Connection } from "./connection.ts";
 import { EMPTY } from "./frame.ts";
-import { Queue } from "./queue.ts";
+import { ByteQueue, Queue } from "./queue.ts";
 import type { SubscriptionSet } from "./subscriptions.ts";
 import type { Frames } from "./types.ts";
 
@@ -19,8 +19,8 @@ import type { Frames } from "./types.ts";
 export class Peer {
   /** The live, handshaken connection, or null while there is none. */
   conn: Connection<Peer> | null = null;
-  /** Encoded outgoing messages (each entry is one whole message). */
-  readonly out: Queue<Uint8Array> = new Queue();
+  /** Encoded outgoing messages (each entry is one whole message), with their total size. */
+  readonly out: ByteQueue = new ByteQueue();
   /** Received messages not yet taken by the application. */
   readonly inbox: Queue<Frames> = new Queue();
   /** True for a connect()ed peer, which survives disconnects. */

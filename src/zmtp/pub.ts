@@ -6,7 +6,7 @@
 
 import { ENOTSUP } from "./errors.ts";
 import { encodeMessage } from "./frame.ts";
-import type { SocketOptions } from "./options.ts";
+import { MAX_SUBSCRIPTION_BYTES, type SocketOptions } from "./options.ts";
 import type { Peer } from "./peer.ts";
 import { Socket } from "./socket.ts";
 import { SubscriptionSet } from "./subscriptions.ts";
@@ -18,9 +18,14 @@ import type { Frames } from "./types.ts";
  * SUBSCRIBE/CANCEL commands or as ZMTP 3.0-style messages whose first byte is 1 or 0; any
  * other incoming message is ignored.
  *
- * trySend never blocks and returns true: a subscriber whose queue already holds HWM messages
- * misses this message, others are unaffected. A matching message is encoded once and shared
- * by every subscriber's queue. Receiving is not supported (ENOTSUP).
+ * A subscriber may hold maxSubscriptions distinct prefixes, of at most
+ * {@linkcode MAX_SUBSCRIPTION_BYTES} bytes in all (each also within maxMessageSize); one that
+ * sends more is dropped (logged), so that no subscriber can make us hold unbounded memory.
+ *
+ * trySend never blocks and returns true: a subscriber whose queue already holds HWM messages,
+ * or would pass sndbufBytes with this one, misses this message; others are unaffected. A
+ * matching message is encoded once and shared by every subscriber's queue. Receiving is not
+ * supported (ENOTSUP).
  */
 export class PubSocket extends Socket {
   /** Creates a PUB socket; prefer `createSocket("PUB", options)`. */
@@ -43,9 +48,22 @@ export class PubSocket extends Socket {
   }
 
   protected override subscription(peer: Peer, subscribe: boolean, prefix: Uint8Array): void {
-    if (peer.subs === null) return;
-    if (subscribe) peer.subs.add(prefix);
-    else peer.subs.remove(prefix);
+    const subs = peer.subs;
+    if (subs === null) return;
+    if (!subscribe) {
+      subs.remove(prefix);
+      return;
+    }
+    if (!subs.add(prefix)) return;
+    const max = this.options.maxSubscriptions;
+    if (subs.size > max) {
+      this.dropPeer(peer, `too many subscriptions: more than maxSubscriptions ${max} prefixes`);
+    } else if (subs.bytes > MAX_SUBSCRIPTION_BYTES) {
+      this.dropPeer(
+        peer,
+        `too many subscriptions: their prefixes take more than ${MAX_SUBSCRIPTION_BYTES} bytes`,
+      );
+    }
   }
 
   protected override admit(peer: Peer, frames: Frames): boolean {
@@ -58,13 +76,11 @@ export class PubSocket extends Socket {
 
   protected sendMessage(frames: Frames): number {
     const topic = frames[0];
-    const hwm = this.options.hwm;
     let chunk: Uint8Array | undefined;
     for (const peer of this.peers) {
-      if (peer.conn === null || peer.subs === null || peer.out.length >= hwm) continue;
-      if (!peer.subs.matches(topic)) continue;
+      if (peer.conn === null || peer.subs === null || !peer.subs.matches(topic)) continue;
       chunk ??= encodeMessage(frames);
-      this.queueTo(peer, chunk);
+      if (this.hasRoom(peer, chunk.length)) this.queueTo(peer, chunk);
     }
     return 0;
   }

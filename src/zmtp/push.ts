@@ -11,8 +11,8 @@ import { Socket } from "./socket.ts";
 import type { Frames } from "./types.ts";
 
 /**
- * PUSH socket. Messages go round robin to peers with room; at the HWM of every connected
- * peer trySend fails with EAGAIN and send() waits. With no connected peer, messages queue
+ * PUSH socket. Messages go round robin to peers with room; at the HWM (or sndbufBytes) of
+ * every connected peer trySend fails with EAGAIN and send() waits. With no connected peer, messages queue
  * (up to the HWM) on connect()ed peers that are down. Receiving is not supported (ENOTSUP).
  */
 export class PushSocket extends Socket {
@@ -31,9 +31,10 @@ export class PushSocket extends Socket {
   }
 
   protected sendMessage(frames: Frames): number {
-    const peer = this.pickRoundRobin();
+    const chunk = encodeMessage(frames);
+    const peer = this.pickRoundRobin(chunk.length);
     if (peer === undefined) return EAGAIN;
-    this.queueTo(peer, encodeMessage(frames));
+    this.queueTo(peer, chunk);
     return 0;
   }
 }

@@ -52,3 +52,36 @@ export class Queue<T> {
     this.#head = 0;
   }
 }
+
+/**
+ * A queue of encoded messages that also knows their total size, for byte bounds
+ * (sndbufBytes): kept here, next to the queue itself, so the count can never drift from the
+ * contents whoever pushes, shifts or clears.
+ */
+export class ByteQueue extends Queue<Uint8Array> {
+  #bytes = 0;
+
+  /** Total length of the queued arrays. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Appends a message at the tail. */
+  override push(chunk: Uint8Array): void {
+    this.#bytes += chunk.length;
+    super.push(chunk);
+  }
+
+  /** Removes and returns the head, or undefined when empty. */
+  override shift(): Uint8Array | undefined {
+    const chunk = super.shift();
+    if (chunk !== undefined) this.#bytes -= chunk.length;
+    return chunk;
+  }
+
+  /** Removes every message. */
+  override clear(): void {
+    this.#bytes = 0;
+    super.clear();
+  }
+}

@@ -34,7 +34,10 @@ function delimiterIndex(frames: Frames): number {
  * Replies are not dropped at the HWM (an RPC server should not lose answers): instead a
  * connection whose outgoing queue reaches the HWM is not read until it drains, so a client
  * that sends requests without reading replies is throttled. As a safety net a reply is
- * dropped only past twice the HWM, which the throttle keeps from happening.
+ * dropped only past twice the HWM, which the throttle keeps from happening. Replies are
+ * bounded in bytes too: one that would take the connection's queue past sndbufBytes drops
+ * the connection (its client does not read; logged), as large replies could otherwise hold
+ * gigabytes long before the HWM.
  */
 export class RepSocket extends Socket {
   #envelope: Frames | null = null;
@@ -69,7 +72,7 @@ export class RepSocket extends Socket {
     this.#replyTo = null;
     this.#envelope = null;
     if (peer.conn !== null && !peer.removed && peer.out.length < 2 * this.options.hwm) {
-      this.queueTo(peer, encodeMessage(frames, 0, envelope));
+      this.queueReply(peer, encodeMessage(frames, 0, envelope));
     }
     return 0;
   }

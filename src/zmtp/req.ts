@@ -46,9 +46,10 @@ export class ReqSocket extends Socket {
 
   protected sendMessage(frames: Frames): number {
     if (this.#target !== null) return EFSM;
-    const peer = this.pickRoundRobin();
+    const chunk = encodeMessage(frames, 0, DELIMITER);
+    const peer = this.pickRoundRobin(chunk.length);
     if (peer === undefined) return EAGAIN;
-    this.queueTo(peer, encodeMessage(frames, 0, DELIMITER));
+    this.queueTo(peer, chunk);
     this.#target = peer;
     return 0;
   }

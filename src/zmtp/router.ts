@@ -19,7 +19,9 @@ import type { Frames } from "./types.ts";
  *
  * Sending behaves like libzmq with ZMQ_ROUTER_MANDATORY: an unknown or disconnected identity
  * fails with EHOSTUNREACH (so callers can report it) and a peer at its HWM with EAGAIN
- * (send() waits for room). A second peer announcing an identity already in use is refused,
+ * (send() waits for room). A message that would take the peer's queue past sndbufBytes
+ * drops that peer's connection instead (a peer that does not read its replies; logged) and
+ * fails with EHOSTUNREACH. A second peer announcing an identity already in use is refused,
  * as libzmq does without ZMQ_ROUTER_HANDOVER.
  */
 export class RouterSocket extends Socket {
@@ -31,7 +33,7 @@ export class RouterSocket extends Socket {
     super("ROUTER", options);
   }
 
-  protected override acceptPeer(peer: Peer, conn: Connection<Peer>): boolean {
+  protected override acceptPeer(peer: Peer, conn: Connection<Peer>): string | undefined {
     let identity = conn.peerIdentity;
     if (identity.length === 0) {
       identity = new Uint8Array(5);
@@ -42,11 +44,13 @@ export class RouterSocket extends Socket {
     }
     const key = latin1(identity);
     const existing = this.#byKey.get(key);
-    if (existing !== undefined && existing !== peer && existing.conn !== null) return false;
+    if (existing !== undefined && existing !== peer && existing.conn !== null) {
+      return "the identity it announced is already in use by another peer";
+    }
     peer.identity = identity;
     peer.key = key;
     this.#byKey.set(key, peer);
-    return true;
+    return undefined;
   }
 
   protected override peerDetached(peer: Peer): void {
@@ -68,7 +72,6 @@ export class RouterSocket extends Socket {
     const peer = this.#byKey.get(latin1(frames[0]));
     if (peer === undefined || peer.conn === null) return EHOSTUNREACH;
     if (peer.out.length >= this.options.hwm) return EAGAIN;
-    this.queueTo(peer, encodeMessage(frames, 1));
-    return 0;
+    return this.queueReply(peer, encodeMessage(frames, 1)) ? 0 : EHOSTUNREACH;
   }
 }

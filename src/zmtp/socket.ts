@@ -4,12 +4,25 @@
  *
  * Socket types subclass it and fill in the hooks (admission of incoming messages, delivery,
  * routing of outgoing ones). Nothing here throws out of the event loop: connection failures
- * close that connection and are otherwise invisible to the application, as in libzmq.
+ * close that connection and are otherwise invisible to the application, as in libzmq; they
+ * are logged (src/log.ts): drops and refusals as warnings, ordinary connects and
+ * disconnects at debug level, nothing when the application closes the socket.
+ *
+ * Every resource a peer can make a socket hold is bounded: queued output per connection
+ * (hwm, sndbufBytes), received bytes across connections (hwm, rcvbufBytes), unfinished
+ * messages (rcvbufBytes, stallTimeoutMs), connections (maxConnections) and, on PUB,
+ * subscriptions (maxSubscriptions).
  *
  * @module
  */
 
-import { Connection, type ConnectionHandler } from "./connection.ts";
+import { log } from "../log.ts";
+import {
+  type CloseKind,
+  Connection,
+  type ConnectionHandler,
+  type HoldAnswer,
+} from "./connection.ts";
 import { parseEndpoint } from "./endpoint.ts";
 import { EAGAIN, EINVAL, ENOTSUP, EPROTONOSUPPORT, ETERM, ZmqError } from "./errors.ts";
 import {
@@ -22,7 +35,7 @@ import { Peer } from "./peer.ts";
 import { Queue } from "./queue.ts";
 import { describeRemote, dial, listen, tuneAccepted } from "./transport.ts";
 import type { Frames, SocketType } from "./types.ts";
-import { sleep, WaiterSet } from "./wait.ts";
+import { sleep, turnDue, WaiterSet } from "./wait.ts";
 
 interface Incoming {
   peer: Peer;
@@ -41,6 +54,23 @@ function remaining(deadline: number): number {
 
 function deadlineOf(timeoutMs: number | undefined): number {
   return timeoutMs === undefined || timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+}
+
+// What an accepted connection counts for in turnDue(), in bytes read.
+const ACCEPT_COST = 4096;
+
+function messageSize(frames: Frames): number {
+  let size = 0;
+  for (let i = 0; i < frames.length; i++) size += frames[i].length;
+  return size;
+}
+
+function closeQuietly(transport: Deno.Conn): void {
+  try {
+    transport.close();
+  } catch {
+    // gone
+  }
 }
 
 /**
@@ -71,6 +101,12 @@ export abstract class Socket {
   #listeners: ListenerEntry[] = [];
   #connectors: Promise<void>[] = [];
   #connections = new Set<Connection<Peer>>();
+  // rcvbufBytes accounting: bytes of complete messages in the peers' inboxes, bytes the
+  // connections hold for messages still arriving, and the peers paused until the total
+  // falls below the bound again.
+  #received = 0;
+  #held = 0;
+  #starved = new Set<Peer>();
   #live = 0;
   #rr = 0;
   #closed = false;
@@ -89,13 +125,16 @@ export abstract class Socket {
       onSubscription: (conn, subscribe, prefix) => {
         if (conn.owner !== undefined) this.subscription(conn.owner, subscribe, prefix);
       },
-      canReceive: (conn) => conn.owner === undefined || this.canReceive(conn.owner),
+      canReceive: (conn) => conn.owner === undefined || this.#mayReceive(conn.owner),
+      hold: (conn, from, to) => this.#hold(conn.owner, from, to),
       onDrained: (conn) => {
-        if (conn.owner !== undefined && this.canReceive(conn.owner)) conn.resume();
+        if (conn.owner !== undefined && conn.paused && this.#mayReceive(conn.owner)) {
+          conn.resume();
+        }
         this.#wakeProgress();
       },
       onIdle: () => this.#wakeProgress(),
-      onClose: (conn) => this.#onClose(conn),
+      onClose: (conn, reason, kind) => this.#onClose(conn, reason, kind),
     };
   }
 
@@ -145,9 +184,12 @@ export abstract class Socket {
     return frames;
   }
 
-  /** Last check before a handshaken peer is attached; false refuses it (duplicate identity). */
-  protected acceptPeer(_peer: Peer, _conn: Connection<Peer>): boolean {
-    return true;
+  /**
+   * Last check before a handshaken peer is attached: undefined accepts it, a string refuses
+   * it for that reason (a duplicate identity).
+   */
+  protected acceptPeer(_peer: Peer, _conn: Connection<Peer>): string | undefined {
+    return undefined;
   }
 
   /** A peer got a live connection. */
@@ -166,15 +208,14 @@ export abstract class Socket {
    * peer that is down gets messages only when no peer is connected, so they wait for its
    * reconnect (libzmq would queue there even while other peers are up).
    */
-  protected pickRoundRobin(): Peer | undefined {
+  protected pickRoundRobin(bytes: number): Peer | undefined {
     const peers = this.peers;
     const n = peers.length;
-    const hwm = this.options.hwm;
     let fallback = -1;
     for (let i = 0; i < n; i++) {
       const index = (this.#rr + i) % n;
       const peer = peers[index];
-      if (peer.out.length >= hwm) continue;
+      if (!this.hasRoom(peer, bytes)) continue;
       if (peer.conn !== null) {
         this.#rr = index + 1;
         return peer;
@@ -186,6 +227,40 @@ export abstract class Socket {
       return peers[fallback];
     }
     return undefined;
+  }
+
+  /**
+   * Whether `peer` may queue an encoded message of `bytes` more: below the HWM, and within
+   * sndbufBytes unless its queue is empty (so one message may be larger than the bound).
+   */
+  protected hasRoom(peer: Peer, bytes: number): boolean {
+    const out = peer.out;
+    return out.length < this.options.hwm &&
+      (out.length === 0 || out.bytes + bytes <= this.options.sndbufBytes);
+  }
+
+  /**
+   * Queues a reply of a server socket (REP, ROUTER), unless the peer's queue would pass
+   * sndbufBytes: a peer that does not read its replies is dropped (false) rather than let
+   * them pile up without bound.
+   */
+  protected queueReply(peer: Peer, chunk: Uint8Array): boolean {
+    const out = peer.out;
+    if (out.length > 0 && out.bytes + chunk.length > this.options.sndbufBytes) {
+      this.dropPeer(
+        peer,
+        `the peer does not read its replies: ${out.bytes + chunk.length} bytes queued, ` +
+          `sndbufBytes ${this.options.sndbufBytes}`,
+      );
+      return false;
+    }
+    this.queueTo(peer, chunk);
+    return true;
+  }
+
+  /** Drops the peer's connection for `reason` (logged as a warning). */
+  protected dropPeer(peer: Peer, reason: string): void {
+    peer.conn?.close(reason, "dropped");
   }
 
   /** Queues an encoded message to a peer and lets its connection (if any) write soon. */
@@ -214,7 +289,10 @@ export abstract class Socket {
       throw new ZmqError(ETERM, `cannot bind ${bound.endpoint}: the socket was closed`);
     }
     this.endpoints.push(bound.endpoint);
-    this.#listeners.push({ listener: bound.listener, loop: this.#acceptLoop(bound.listener) });
+    this.#listeners.push({
+      listener: bound.listener,
+      loop: this.#acceptLoop(bound.listener, bound.endpoint),
+    });
     return bound.endpoint;
   }
 
@@ -244,7 +322,7 @@ export abstract class Socket {
     }
     const peer = new Peer(true, endpoint);
     this.peers.push(peer);
-    this.#connectors.push(this.#connectLoop(parsed, peer));
+    this.#connectors.push(this.#connectLoop(parsed, endpoint, peer));
   }
 
   /** A message already received, or undefined (lastErrno EAGAIN, EFSM, ENOTSUP or ETERM). */
@@ -376,9 +454,10 @@ export abstract class Socket {
   }
 
   /**
-   * Changes an option. hwm, maxMessageSize, heartbeatTimeoutMs, lingerMs and the reconnect
-   * delays apply at once; identity, handshake and heartbeat interval apply to connections
-   * made afterwards. Throws ZmqError(EINVAL) for a bad value.
+   * Changes an option. hwm, maxMessageSize, heartbeatTimeoutMs, lingerMs, the reconnect
+   * delays and the byte and connection bounds apply at once; identity, handshake, heartbeat
+   * interval and stall timeout apply to connections (or unfinished messages) afterwards.
+   * Throws ZmqError(EINVAL) for a bad value.
    */
   setOption<K extends keyof SocketOptions>(name: K, value: SocketOptions[K]): void {
     validateOption(name, value);
@@ -393,10 +472,11 @@ export abstract class Socket {
       }
     }
     options[name] = value;
-    // A larger HWM may let paused connections and blocked senders continue.
-    if (name === "hwm") {
+    // A larger bound may let paused connections and blocked senders continue.
+    if (name === "hwm" || name === "rcvbufBytes" || name === "sndbufBytes") {
       for (const peer of this.peers) {
-        if (peer.conn !== null && this.canReceive(peer)) peer.conn.resume();
+        const conn = peer.conn;
+        if (conn !== null && conn.paused && this.#mayReceive(peer)) conn.resume();
       }
       this.#wakeProgress();
     }
@@ -439,7 +519,7 @@ export abstract class Socket {
     if (lingerMs > 0) await this.#linger(lingerMs);
     this.#stop.abort();
     const connections = [...this.#connections];
-    for (const conn of connections) conn.close("socket closed");
+    for (const conn of connections) conn.close("socket closed", "local");
     await Promise.all([...this.#connectors, ...connections.map((conn) => conn.done)]);
     for (const peer of this.peers) {
       peer.removed = true;
@@ -448,6 +528,8 @@ export abstract class Socket {
     }
     this.#ready.clear();
     this.#prefetched = undefined;
+    this.#received = 0;
+    this.#starved.clear();
   }
 
   /** Waits until every queued message was handed to the OS, or `ms` passed. */
@@ -501,22 +583,76 @@ export abstract class Socket {
       const frames = peer.inbox.shift();
       if (peer.inbox.length > 0) ready.push(peer);
       else peer.queued = false;
-      if (peer.conn !== null && this.canReceive(peer)) peer.conn.resume();
       if (frames === undefined) continue;
+      this.#received -= messageSize(frames);
+      const conn = peer.conn;
+      if (conn !== null && conn.paused && this.#mayReceive(peer)) conn.resume();
+      if (this.#starved.size > 0) this.#feedStarved();
       const selected = this.select(peer, frames);
       if (selected !== undefined) return { peer, frames: selected };
     }
   }
 
+  /**
+   * Whether the peer's connection may deliver another message: the type's rule (the HWM),
+   * then rcvbufBytes across the socket, which a peer with nothing queued may always pass by
+   * one message, so that no connection waits for others to be drained.
+   */
+  #mayReceive(peer: Peer): boolean {
+    if (!this.canReceive(peer)) return false;
+    if (peer.inbox.length === 0 || this.#received + this.#held < this.options.rcvbufBytes) {
+      return true;
+    }
+    this.#starved.add(peer);
+    return false;
+  }
+
+  /** Lets the connections paused by rcvbufBytes read again once the socket is below it. */
+  #feedStarved(): void {
+    if (this.#received + this.#held >= this.options.rcvbufBytes) return;
+    const starved = [...this.#starved];
+    this.#starved.clear();
+    for (const peer of starved) {
+      const conn = peer.conn;
+      if (conn !== null && conn.paused && this.#mayReceive(peer)) conn.resume();
+    }
+  }
+
+  /**
+   * A connection's bytes held for messages still arriving are to go from `from` to `to`.
+   * Growth past rcvbufBytes (complete messages included) waits while complete messages are
+   * queued, since the application taking them makes room (a slow application must not cost
+   * a well-behaved sender its connection); with none queued, waiting could block the socket
+   * on messages that never complete, so the connection is refused and closes.
+   */
+  #hold(peer: Peer | undefined, from: number, to: number): HoldAnswer {
+    const held = this.#held - from + to;
+    if (to > from && this.#received + held > this.options.rcvbufBytes) {
+      if (this.#received === 0 || peer === undefined) return "refused";
+      this.#starved.add(peer);
+      return "wait";
+    }
+    this.#held = held;
+    if (to < from && this.#starved.size > 0) this.#feedStarved();
+    return "held";
+  }
+
   #onReady(conn: Connection<Peer>): boolean {
     // During linger (closed, not yet stopped) reconnections may still deliver queued messages.
-    if (this.#stop.signal.aborted) return false;
+    if (this.#stop.signal.aborted) {
+      conn.close("socket closed", "local");
+      return false;
+    }
     let peer = conn.owner;
     if (peer === undefined) {
       peer = new Peer(false);
       conn.owner = peer;
     }
-    if (!this.acceptPeer(peer, conn)) return false;
+    const refusal = this.acceptPeer(peer, conn);
+    if (refusal !== undefined) {
+      conn.close(refusal, "dropped");
+      return false;
+    }
     peer.conn = conn;
     conn.out = peer.out;
     this.#live++;
@@ -529,6 +665,7 @@ export abstract class Socket {
   #onMessage(conn: Connection<Peer>, frames: Frames): void {
     const peer = conn.owner;
     if (peer === undefined || !this.admit(peer, frames)) return;
+    this.#received += messageSize(frames);
     peer.inbox.push(frames);
     if (!peer.queued) {
       peer.queued = true;
@@ -537,10 +674,16 @@ export abstract class Socket {
     this.#wakeReaders();
   }
 
-  #onClose(conn: Connection<Peer>): void {
+  #onClose(conn: Connection<Peer>, reason: string, kind: CloseKind): void {
     this.#connections.delete(conn);
+    if (kind === "dropped") {
+      if (log.warnEnabled) log.warn(`dropped ${this.#describe(conn)}: ${reason}`);
+    } else if (kind === "ended" && log.debugEnabled) {
+      log.debug(`disconnected ${this.#describe(conn)}: ${reason}`);
+    }
     const peer = conn.owner;
     if (peer === undefined || peer.conn !== conn) return;
+    this.#starved.delete(peer);
     peer.conn = null;
     this.#live--;
     if (!peer.persistent) {
@@ -552,10 +695,20 @@ export abstract class Socket {
     this.peerDetached(peer);
   }
 
-  #startConnection(transport: Deno.Conn, peer: Peer | undefined): Connection<Peer> {
+  /** "REMOTE on TYPE ENDPOINT": which peer of which socket, for the log. */
+  #describe(conn: { remote: string; endpoint: string }): string {
+    return `${conn.remote} on ${this.type} ${conn.endpoint}`;
+  }
+
+  #startConnection(
+    transport: Deno.Conn,
+    remote: string,
+    endpoint: string,
+    peer: Peer | undefined,
+  ): Connection<Peer> {
     const conn = new Connection<Peer>(
       transport,
-      { socketType: this.type, options: this.options, remote: describeRemote(transport) },
+      { socketType: this.type, options: this.options, remote, endpoint },
       this.#handler,
     );
     conn.owner = peer;
@@ -564,7 +717,7 @@ export abstract class Socket {
     return conn;
   }
 
-  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+  async #acceptLoop(listener: Deno.Listener, endpoint: string): Promise<void> {
     for (;;) {
       let transport: Deno.Conn;
       try {
@@ -576,58 +729,72 @@ export abstract class Socket {
         await sleep(100, this.#stop.signal);
         continue;
       }
+      // A storm of connections, refused ones included, must not hold the thread (turnDue).
+      if (turnDue(ACCEPT_COST)) await sleep(0);
       if (this.#closed) {
-        try {
-          transport.close();
-        } catch {
-          // gone
-        }
+        closeQuietly(transport);
         return;
+      }
+      let remote: string;
+      try {
+        remote = describeRemote(transport);
+      } catch {
+        // The connection died between accept and now; nothing to serve.
+        closeQuietly(transport);
+        continue;
+      }
+      const max = this.options.maxConnections;
+      if (this.#connections.size >= max) {
+        // Closed before anything is allocated for it: the existing peers keep being served
+        // and the process keeps descriptors for them.
+        closeQuietly(transport);
+        if (log.warnEnabled) {
+          log.warn(
+            `refused ${this.#describe({ remote, endpoint })}: too many connections: ` +
+              `maxConnections ${max}`,
+          );
+        }
+        continue;
       }
       tuneAccepted(transport);
       try {
-        this.#startConnection(transport, undefined);
+        this.#startConnection(transport, remote, endpoint, undefined);
       } catch {
         // The connection died between accept and start; nothing to serve.
-        try {
-          transport.close();
-        } catch {
-          // gone
-        }
+        closeQuietly(transport);
+        continue;
       }
+      if (log.debugEnabled) log.debug(`accepted ${this.#describe({ remote, endpoint })}`);
     }
   }
 
-  async #connectLoop(endpoint: ReturnType<typeof parseEndpoint>, peer: Peer): Promise<void> {
+  async #connectLoop(
+    parsed: ReturnType<typeof parseEndpoint>,
+    endpoint: string,
+    peer: Peer,
+  ): Promise<void> {
     const signal = this.#stop.signal;
     let delay = this.options.reconnectIvlMs;
     while (!signal.aborted) {
       let transport: Deno.Conn | undefined;
       try {
-        transport = await dial(endpoint, signal);
+        transport = await dial(parsed, signal);
       } catch {
         transport = undefined;
       }
       if (transport !== undefined) {
         if (signal.aborted) {
-          try {
-            transport.close();
-          } catch {
-            // gone
-          }
+          closeQuietly(transport);
           return;
         }
         let conn: Connection<Peer> | undefined;
         try {
-          conn = this.#startConnection(transport, peer);
+          conn = this.#startConnection(transport, describeRemote(transport), endpoint, peer);
         } catch {
-          try {
-            transport.close();
-          } catch {
-            // gone
-          }
+          closeQuietly(transport);
         }
         if (conn !== undefined) {
+          if (log.debugEnabled) log.debug(`connected ${this.#describe(conn)}`);
           await conn.done;
           if (conn.handshaken) delay = this.options.reconnectIvlMs;
         }

@@ -75,3 +75,36 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done);
   });
 }
+
+// Every connection's reads share one JavaScript thread, and a read from a connection with
+// data waiting completes at once, without a turn of the event loop: a peer that sends
+// without pause (a PING flood, a stream of big frames) would keep every other connection,
+// and every timer, waiting for as long as it sends. So the work done since the event loop
+// was last seen to turn is counted (in bytes read, across all connections); past a budget a
+// timer is set to see the next turn, and a reader that still finds no turn taken after
+// TURN_MS gives one with sleep(0). A lockstep server, whose reads each wait for the network,
+// sets that timer once every TURN_BYTES of requests and never waits.
+const TURN_BYTES = 256 * 1024;
+const TURN_MS = 5;
+let spentSinceTurn = 0;
+let watchingSince = -1;
+
+function sawTurn(): void {
+  spentSinceTurn = 0;
+  watchingSince = -1;
+}
+
+/**
+ * Records `cost` (bytes read, or an equivalent) done on behalf of one peer; true when the
+ * caller has held the thread long enough and should `await sleep(0)` before going on.
+ */
+export function turnDue(cost: number): boolean {
+  spentSinceTurn += cost;
+  if (spentSinceTurn < TURN_BYTES) return false;
+  if (watchingSince < 0) {
+    watchingSince = performance.now();
+    setTimeout(sawTurn, 0);
+    return false;
+  }
+  return performance.now() - watchingSince >= TURN_MS;
+}
