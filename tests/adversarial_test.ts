@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { freePort, type LomqProcess, ROOT, startLomq } from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 import { RawPeer } from "./zmtp/util.ts";
+import { concat } from "./helpers/fuzz.ts";
 
 const SCRIPT = `${ROOT}tests/fixtures/adversarial.lua`;
 const python = (await pythonForInterop()) ?? "python3";
@@ -424,16 +425,6 @@ function frame(body: Uint8Array, flags = 0): Uint8Array {
     out[1] = body.length;
   }
   out.set(body, long ? 9 : 2);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
   return out;
 }
 

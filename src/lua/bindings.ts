@@ -378,19 +378,18 @@ export class LuaOverMQBindings {
       );
     }
     binding.errno = 0;
-    const served = server.serveNext();
-    if (served === SERVED) {
-      // Nonzero when a ROUTER reply could not be routed (the client is gone).
+    // The errno of a served request is nonzero when a ROUTER reply could not be routed.
+    const answer = (T: LuaState): number => {
       binding.errno = server.lastErrno;
-      m._lua_pushinteger(L, BigInt(binding.errno));
+      m._lua_pushinteger(T, BigInt(binding.errno));
       return 1;
-    }
+    };
+    const served = server.serveNext();
+    if (served === SERVED) return answer(L);
     if (served !== IDLE) {
       return engine.wait(L, "process()", async (T) => {
         await served;
-        binding.errno = server.lastErrno;
-        m._lua_pushinteger(T, BigInt(binding.errno));
-        return 1;
+        return answer(T);
       });
     }
     const timeoutMs = numberArg(L, engine, 2);
@@ -402,10 +401,6 @@ export class LuaOverMQBindings {
       new Promise<number>((resolve, reject) => {
         // Called back from the socket's wake-up: it must not throw there.
         let settled = false;
-        const reply = (): void => {
-          m._lua_pushinteger(T, BigInt(binding.errno));
-          resolve(1);
-        };
         const finish = (ready: boolean): void => {
           if (settled) return;
           settled = true;
@@ -413,17 +408,12 @@ export class LuaOverMQBindings {
           try {
             if (!ready) {
               if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
-              return reply();
+              m._lua_pushinteger(T, BigInt(binding.errno));
+              return resolve(1);
             }
             const next = server.serveNext();
-            if (next === IDLE || next === SERVED) {
-              binding.errno = server.lastErrno;
-              return reply();
-            }
-            next.then(() => {
-              binding.errno = server.lastErrno;
-              reply();
-            }, reject);
+            if (next === IDLE || next === SERVED) return resolve(answer(T));
+            next.then(() => resolve(answer(T)), reject);
           } catch (error) {
             reject(error);
           }

@@ -180,8 +180,6 @@ export class LuaEngine {
   readonly api: LuaApi;
   /** The main state. */
   readonly L: LuaState;
-  /** A thread kept for protected calls from the host that never wait. */
-  readonly callThread: LuaState;
   /** Decoder bound to this engine. */
   readonly decoder: Decoder;
   /** Encoder bound to this engine. */
@@ -219,8 +217,6 @@ export class LuaEngine {
       this.#hookPtr = m.addFunction(this.#hook, "vii");
       m._lua_sethook(this.L, this.#hookPtr, MASK_COUNT, HOOK_INSTRUCTIONS);
     }
-    this.callThread = m._lua_newthread(this.L);
-    m._luaL_ref(this.L, REGISTRY_INDEX);
     this.#nresPtr = m._malloc(4);
     this.decoder = new Decoder(this.api);
     this.encoder = new Encoder(this.api);
@@ -260,14 +256,6 @@ export class LuaEngine {
   }
 
   // ---- threads ---------------------------------------------------------------------------
-
-  /** Creates a thread anchored in the registry so the collector keeps it. */
-  newThread(): LuaState {
-    const m = this.api.m;
-    const thread = m._lua_newthread(this.L);
-    m._luaL_ref(this.L, REGISTRY_INDEX);
-    return thread;
-  }
 
   /** A new host thread (empty stack); {@link release} it when done. */
   newHostThread(kind: string): HostThread {

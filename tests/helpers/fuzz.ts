@@ -572,7 +572,8 @@ function rewriteCount(buf: Uint8Array, headers: Header[], r: Prng): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+/** The parts one after another in a new array. */
+export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {
