@@ -7,19 +7,25 @@
 
 import { configureLog } from "../log.ts";
 import { DEFAULT_MAX_MEMORY_BYTES, DEFAULT_SLICE_MS } from "../lua/engine.ts";
-import { flag, numberOption, type OptionSpec, type ParsedArgs } from "./args.ts";
+import { flag, numberOption, type OptionSpec, type ParsedArgs, UsageError } from "./args.ts";
+import { CODE_PAGES, type CodePage, codePage } from "../lua/codepage.ts";
 
 /** The shared options' specs. */
 export const SCRIPT_SPECS: readonly OptionSpec[] = [
+  { name: "encoding", takesValue: true },
   { name: "max-memory", takesValue: true },
   { name: "slice-ms", takesValue: true },
   { name: "quiet", short: "q", takesValue: false },
 ];
 
 /** Help lines of the shared options (for the commands' help texts). */
-export const SCRIPT_OPTIONS_HELP = `  --max-memory MB  the Lua heap's limit (default ${
-  DEFAULT_MAX_MEMORY_BYTES / 1048576
-}): past it, the
+export const SCRIPT_OPTIONS_HELP =
+  `  --encoding NAME  the code page of the script's strings, as the terminal's Windows ANSI
+                   code page (cp1250..cp1258, cp866, koi8-r): strings cross the wire as
+                   UTF-8 and are that code page inside Lua (default utf-8: as they are)
+  --max-memory MB  the Lua heap's limit (default ${
+    DEFAULT_MAX_MEMORY_BYTES / 1048576
+  }): past it, the
                    allocation fails and the call gets ERROR "not enough memory"
   --slice-ms MS    how long Lua computes before the server takes a turn (default
                    ${DEFAULT_SLICE_MS}); 0 turns preemption off: Lua runs up to 2x faster in
@@ -33,6 +39,8 @@ export interface ScriptSettings {
   maxMemoryBytes: number;
   /** Preemption slice in ms. */
   sliceMs: number;
+  /** The code page of `--encoding`, if any. */
+  codePage?: CodePage;
 }
 
 /** Reads the shared options (and applies `--quiet` to the log). */
@@ -40,7 +48,18 @@ export function scriptSettings(parsed: ParsedArgs): ScriptSettings {
   if (flag(parsed, "quiet")) configureLog({ level: "quiet" });
   const megabytes = numberOption(parsed, "max-memory", { min: 1, max: 4096 }) ??
     DEFAULT_MAX_MEMORY_BYTES / 1048576;
+  const encoding = parsed.options.get("encoding");
+  let page: CodePage | undefined;
+  if (typeof encoding === "string") {
+    page = codePage(encoding);
+    if (page === undefined) {
+      throw new UsageError(
+        `--encoding: unknown encoding '${encoding}' (known: ${CODE_PAGES.join(", ")})`,
+      );
+    }
+  }
   return {
+    codePage: page,
     maxMemoryBytes: megabytes * 1048576,
     sliceMs: numberOption(parsed, "slice-ms", { min: 0, max: 60_000 }) ?? DEFAULT_SLICE_MS,
   };

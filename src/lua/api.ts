@@ -149,6 +149,8 @@ export interface LuaModule {
   _lua_getmetatable(L: LuaState, idx: number): number;
 }
 
+import type { CodePage } from "./codepage.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -166,6 +168,12 @@ export class LuaApi {
   #cstrings = new Map<string, number>();
   /** The `lua_KFunction` a yielded host function resumes in (set by the engine). */
   yieldContinuation = 0;
+  /**
+   * The code page strings have inside Lua (`--encoding`), or undefined: UTF-8, as on the
+   * wire, and no transcoding. Text crossing between JavaScript (or the wire) and Lua goes
+   * through {@link toLocal} and {@link toWire}.
+   */
+  codePage: CodePage | undefined;
 
   constructor(module: LuaModule) {
     this.m = module;
@@ -206,9 +214,21 @@ export class LuaApi {
     this.m._lua_pushlstring(L, this.scratch(bytes), bytes.length);
   }
 
-  /** Pushes a JS string as UTF-8. */
+  /** Pushes a JS string as Lua text (UTF-8, or the script's code page). */
   pushString(L: LuaState, text: string): void {
-    this.pushBytes(L, encoder.encode(text));
+    this.pushBytes(L, this.toLocal(encoder.encode(text)));
+  }
+
+  /** UTF-8 bytes (from the wire, from JavaScript) as the script's text. */
+  toLocal(utf8: Uint8Array): Uint8Array {
+    const codePage = this.codePage;
+    return codePage === undefined ? utf8 : codePage.fromUtf8(utf8);
+  }
+
+  /** The script's text as UTF-8 bytes (for the wire, for JavaScript, for the terminal). */
+  toWire(local: Uint8Array): Uint8Array {
+    const codePage = this.codePage;
+    return codePage === undefined ? local : codePage.toUtf8(local);
   }
 
   /** The size_t written by the last call given `lenPtr`. */
@@ -233,16 +253,16 @@ export class LuaApi {
     return this.viewString(L, idx).slice();
   }
 
-  /** The string at `idx` decoded as UTF-8 (lossy; for messages, not data). */
+  /** The string at `idx` as text (lossy where not UTF-8; for messages, not data). */
   toText(L: LuaState, idx: number): string {
-    return decoder.decode(this.viewString(L, idx));
+    return decoder.decode(this.toWire(this.viewString(L, idx)));
   }
 
   /** Any value rendered as `tostring` would, as text (may call `__tostring`). */
   describe(L: LuaState, idx: number): string {
     const ptr = this.m._luaL_tolstring(L, idx, this.lenPtr);
     const len = this.readLen();
-    const text = decoder.decode(this.m.HEAPU8.subarray(ptr, ptr + len));
+    const text = decoder.decode(this.toWire(this.m.HEAPU8.subarray(ptr, ptr + len)));
     this.m._lua_settop(L, -2);
     return text;
   }

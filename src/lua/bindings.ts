@@ -10,7 +10,8 @@
  */
 
 import { type HostFunction, type LuaState, LuaType, REGISTRY_INDEX } from "./api.ts";
-import { CodecError, FORM_ARRAY, FORM_MAP } from "./codec.ts";
+import { CodecError, FORM_ARRAY, FORM_BIN, FORM_MAP } from "./codec.ts";
+import { CODE_PAGES, codePage } from "./codepage.ts";
 import { Dispatcher } from "./dispatch.ts";
 import type { LuaEngine } from "./engine.ts";
 import { WaitClock } from "./wait_clock.ts";
@@ -115,17 +116,36 @@ export class LuaOverMQBindings {
             'expose: expected a list of function names, e.g. LuaOverMQ.expose{"add"}',
           );
         }
-        const names: string[] = [];
+        const names: Uint8Array[] = [];
         const n = Number(m._lua_rawlen(L, 1));
         for (let i = 1; i <= n; i++) {
           if (m._lua_rawgeti(L, 1, BigInt(i)) !== LuaType.STRING) {
             throw new Error(`expose: entry ${i} is not a function name (a string)`);
           }
-          names.push(api.toText(L, -1));
+          names.push(api.toBytes(L, -1));
           m._lua_settop(L, -2);
         }
         this.dispatcher.expose(names);
         return 0;
+      },
+      encoding: (L) => {
+        if (m._lua_type(L, 1) !== LuaType.NONE && m._lua_type(L, 1) !== LuaType.NIL) {
+          const name = api.toText(L, 1);
+          const page = codePage(name);
+          if (page === undefined) {
+            throw new Error(
+              `LuaOverMQ.encoding: unknown encoding '${name}' (known: ${CODE_PAGES.join(", ")})`,
+            );
+          }
+          api.codePage = page.transcodes ? page : undefined;
+        }
+        api.pushString(L, api.codePage?.name ?? "utf-8");
+        return 1;
+      },
+      // A topic received (UTF-8 on the wire) as the script's text.
+      to_local: (L) => {
+        api.pushBytes(L, api.toLocal(api.toBytes(L, 1)));
+        return 1;
       },
       decode: (L) => {
         const bytes = api.toBytes(L, 1);
@@ -163,11 +183,14 @@ export class LuaOverMQBindings {
     m._lua_setmetatable(L, -2);
     m._lua_pushvalue(L, -1);
     engine.encoder.formsRef = m._luaL_ref(L, REGISTRY_INDEX);
+    engine.decoder.formsRef = engine.encoder.formsRef;
     m._lua_setfield(L, -2, api.cstr("forms"));
     m._lua_pushinteger(L, BigInt(FORM_ARRAY));
     m._lua_setfield(L, -2, api.cstr("FORM_ARRAY"));
     m._lua_pushinteger(L, BigInt(FORM_MAP));
     m._lua_setfield(L, -2, api.cstr("FORM_MAP"));
+    m._lua_pushinteger(L, BigInt(FORM_BIN));
+    m._lua_setfield(L, -2, api.cstr("FORM_BIN"));
 
     const methods: Record<string, HostFunction> = {
       process: (L) => this.#process(L),
@@ -469,7 +492,8 @@ export class LuaOverMQBindings {
   #frameArg(L: LuaState, idx: number): Uint8Array {
     const api = this.#engine.api;
     const type = this.#engine.m._lua_type(L, idx);
-    if (type === LuaType.STRING) return api.toBytes(L, idx);
+    // Topics are text: UTF-8 on the wire, whatever the script's code page.
+    if (type === LuaType.STRING) return api.toWire(api.viewString(L, idx)).slice();
     if (type === LuaType.NUMBER) return textEncoder.encode(api.describe(L, idx));
     throw new Error(`send: a topic must be a string, got ${typeName(type)}`);
   }
@@ -481,8 +505,9 @@ export class LuaOverMQBindings {
         `${on ? "subscribe" : "unsubscribe"} works on SUB sockets, this is ${binding.type}`,
       );
     }
+    const api = this.#engine.api;
     const prefix = this.#engine.m._lua_type(L, 2) === LuaType.STRING
-      ? this.#engine.api.toBytes(L, 2)
+      ? api.toWire(api.viewString(L, 2)).slice()
       : new Uint8Array(0);
     if (on) binding.socket.subscribe(prefix);
     else binding.socket.unsubscribe(prefix);

@@ -39,13 +39,27 @@ const textEncoder = new TextEncoder();
 /** -32..255 as BigInt, so the commonest integers cross into Lua without an allocation. */
 const SMALL_INTEGERS: readonly bigint[] = Array.from({ length: 288 }, (_, i) => BigInt(i - 32));
 
-/** Table forms forced by `LuaOverMQ.array` / `LuaOverMQ.map`. */
-export const FORM_ARRAY = 1;
+/**
+ * Table forms, kept in a weak table keyed by the table: `LuaOverMQ.array(t)` (an array of
+ * `#t` elements), `LuaOverMQ.map(t)`, `LuaOverMQ.array(t, n)` (n >= 0: exactly n elements),
+ * and arrays decoded from msgpack whose length the table alone cannot tell (empty, or with
+ * nils), stored as `DECODED_ARRAY - n`.
+ */
+export const FORM_ARRAY = -1;
 /** See {@link FORM_ARRAY}. */
-export const FORM_MAP = 2;
+export const FORM_MAP = -2;
+/** See {@link FORM_ARRAY}: `LuaOverMQ.bin(s)`, a table `{s}` sent as msgpack bin. */
+export const FORM_BIN = -3;
+/**
+ * See {@link FORM_ARRAY}: a decoded array of n elements is recorded as `DECODED_ARRAY - n`,
+ * and goes back as an array of n elements, or more if the script added keys beyond n.
+ */
+export const DECODED_ARRAY = -4;
 
 /** Decodes MessagePack bytes onto a Lua stack. */
 export class Decoder {
+  /** Registry reference of the weak table of forms (see {@link FORM_ARRAY}), or 0. */
+  formsRef = 0;
   #api: LuaApi;
   #buf: Uint8Array = new Uint8Array(0);
   #viewCache: DataView | undefined;
@@ -206,7 +220,7 @@ export class Decoder {
     const b = buf[this.#pos++];
     if (b <= 0x7f) return m._lua_pushinteger(L, SMALL_INTEGERS[b + 32]);
     if (b >= 0xe0) return m._lua_pushinteger(L, SMALL_INTEGERS[b - 0x100 + 32]);
-    if ((b & 0xe0) === 0xa0) return this.#pushBytes(L, b & 0x1f);
+    if ((b & 0xe0) === 0xa0) return this.#pushText(L, b & 0x1f);
     if ((b & 0xf0) === 0x90) return this.#pushArray(L, b & 0x0f, depth);
     if ((b & 0xf0) === 0x80) return this.#pushMap(L, b & 0x0f, depth);
     const p = this.#pos;
@@ -218,20 +232,29 @@ export class Decoder {
       case 0xc3:
         return m._lua_pushboolean(L, 1);
       case 0xc4:
-      case 0xd9:
         this.#need(1);
         this.#pos += 1;
         return this.#pushBytes(L, buf[p]);
+      case 0xd9:
+        this.#need(1);
+        this.#pos += 1;
+        return this.#pushText(L, buf[p]);
       case 0xc5:
-      case 0xda:
         this.#need(2);
         this.#pos += 2;
         return this.#pushBytes(L, this.#view.getUint16(p));
+      case 0xda:
+        this.#need(2);
+        this.#pos += 2;
+        return this.#pushText(L, this.#view.getUint16(p));
       case 0xc6:
-      case 0xdb:
         this.#need(4);
         this.#pos += 4;
         return this.#pushBytes(L, this.#view.getUint32(p));
+      case 0xdb:
+        this.#need(4);
+        this.#pos += 4;
+        return this.#pushText(L, this.#view.getUint32(p));
       case 0xca:
         this.#need(4);
         this.#pos += 4;
@@ -323,6 +346,14 @@ export class Decoder {
     this.#api.pushBytes(L, this.#buf.subarray(start, start + len));
   }
 
+  /** A msgpack str: UTF-8 on the wire, the script's code page in Lua (bin stays bytes). */
+  #pushText(L: LuaState, len: number): void {
+    this.#need(len);
+    const start = this.#pos;
+    this.#pos += len;
+    this.#api.pushBytes(L, this.#api.toLocal(this.#buf.subarray(start, start + len)));
+  }
+
   #enter(L: LuaState, depth: number, count: number): void {
     if (depth >= MAX_DEPTH) {
       throw new CodecError(`msgpack nesting deeper than ${MAX_DEPTH} levels`);
@@ -335,9 +366,20 @@ export class Decoder {
     this.#enter(L, depth, count);
     const m = this.#api.m;
     m._lua_createtable(L, this.#slots(count), 0);
+    // A table cannot tell [] from {} or [1, nil] from [1]: such arrays record their length.
+    let shapeless = count === 0;
+    const buf = this.#buf;
     for (let i = 1; i <= count; i++) {
+      if (buf[this.#pos] === 0xc0) shapeless = true;
       this.#push(L, depth + 1);
       m._lua_rawseti(L, -2, BigInt(i));
+    }
+    if (shapeless && this.formsRef !== 0) {
+      m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.formsRef));
+      m._lua_pushvalue(L, -2);
+      m._lua_pushinteger(L, BigInt(DECODED_ARRAY - count));
+      m._lua_rawset(L, -3);
+      m._lua_settop(L, -2);
     }
   }
 
@@ -441,6 +483,8 @@ export class Encoder {
         return out.float64(m._lua_tonumberx(L, idx, 0));
       case LuaType.STRING: {
         const bytes = api.viewString(L, idx);
+        // With a code page every Lua string is text in it, and leaves as UTF-8 str.
+        if (api.codePage !== undefined) return out.str(api.codePage.toUtf8(bytes));
         return isUtf8(bytes) ? out.str(bytes) : out.bin(bytes);
       }
       case LuaType.TABLE:
@@ -462,10 +506,21 @@ export class Encoder {
     if (!m._lua_checkstack(L, 6)) throw new CodecError("Lua stack overflow while encoding");
     this.#path.push(address);
     const form = this.#forcedForm(L, idx);
-    const length = Number(m._lua_rawlen(L, idx));
-    if (
-      form === FORM_ARRAY || (form !== FORM_MAP && length > 0 && this.#isSequence(L, idx, length))
-    ) {
+    let length = -1; // an array of this many elements, or a map when negative
+    if (form === undefined) {
+      length = Number(m._lua_rawlen(L, idx));
+      if (length === 0 || !this.#isSequence(L, idx, length)) length = -1;
+    } else if (form === FORM_ARRAY) length = Number(m._lua_rawlen(L, idx));
+    else if (form >= 0) length = form;
+    else if (form === FORM_BIN) {
+      this.#bin(L, idx);
+      this.#path.pop();
+      return;
+    } else if (form <= DECODED_ARRAY) {
+      const largest = this.#largestIndex(L, idx);
+      if (largest >= 0) length = Math.max(DECODED_ARRAY - form, largest);
+    }
+    if (length >= 0) {
       this.arrayHeader(length);
       for (let i = 1; i <= length; i++) {
         m._lua_rawgeti(L, idx, BigInt(i));
@@ -478,13 +533,43 @@ export class Encoder {
     this.#path.pop();
   }
 
-  #forcedForm(L: LuaState, idx: number): number {
-    if (!this.formsRef) return 0;
+  /** `LuaOverMQ.bin(s)`: the string at [1] as msgpack bin, untouched by any code page. */
+  #bin(L: LuaState, idx: number): void {
+    const m = this.#api.m;
+    if (m._lua_rawgeti(L, idx, 1n) !== LuaType.STRING) {
+      m._lua_settop(L, -2);
+      throw new CodecError("LuaOverMQ.bin(s) holds no string");
+    }
+    this.#out.bin(this.#api.viewString(L, -1));
+    m._lua_settop(L, -2);
+  }
+
+  /** The largest key when every key is a positive integer (0 for none), else -1. */
+  #largestIndex(L: LuaState, idx: number): number {
+    const m = this.#api.m;
+    let largest = 0;
+    m._lua_pushnil(L);
+    while (m._lua_next(L, idx)) {
+      const key = m._lua_isinteger(L, -2) !== 0 ? m._lua_tointegerx(L, -2, 0) : 0n;
+      if (key < 1n || key > 0xffff_ffffn) {
+        m._lua_settop(L, -3);
+        return -1;
+      }
+      if (Number(key) > largest) largest = Number(key);
+      m._lua_settop(L, -2);
+    }
+    return largest;
+  }
+
+  #forcedForm(L: LuaState, idx: number): number | undefined {
+    if (!this.formsRef) return undefined;
     const m = this.#api.m;
     m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.formsRef));
     m._lua_pushvalue(L, idx);
     m._lua_rawget(L, -2);
-    const form = m._lua_type(L, -1) === LuaType.NUMBER ? Number(m._lua_tointegerx(L, -1, 0)) : 0;
+    const form = m._lua_type(L, -1) === LuaType.NUMBER
+      ? Number(m._lua_tointegerx(L, -1, 0))
+      : undefined;
     m._lua_settop(L, -3);
     return form;
   }

@@ -146,14 +146,14 @@ export class Dispatcher implements RequestHandler {
 
   /**
    * `LuaOverMQ.expose{...}`: from now on only these names (and those of earlier calls) can
-   * be called.
+   * be called. The names are the script's bytes (in its code page).
    */
-  expose(names: readonly string[]): void {
+  expose(names: readonly Uint8Array[]): void {
     this.#exposed ??= new Set();
-    for (const name of names) this.#exposed.add(latin1(encoder.encode(name)));
+    for (const name of names) this.#exposed.add(latin1(name));
   }
 
-  /** `lomq serve --expose`: only these names, whatever the script exposes. */
+  /** `lomq serve --expose`: only these names (as clients send them), whatever the script exposes. */
   narrow(names: readonly string[]): void {
     this.#narrowed = new Set(names.map((name) => latin1(encoder.encode(name))));
   }
@@ -248,7 +248,9 @@ export class Dispatcher implements RequestHandler {
         );
       }
       engine.running!.callName = name;
-      if (!this.#lookup(T, name)) return this.#fail(`function '${quoteInput(name)}' not found`);
+      if (!this.#lookup(T, name, engine.api.toLocal(name))) {
+        return this.#fail(`function '${quoteInput(name)}' not found`);
+      }
       decoder.pushValues(T, count - 1);
       decoder.finish();
       return count - 1;
@@ -258,17 +260,17 @@ export class Dispatcher implements RequestHandler {
     }
   }
 
-  /** Pushes the function clients may call under `name`, or returns false. */
-  #lookup(T: LuaState, name: Uint8Array): boolean {
+  /**
+   * Pushes the function clients may call under `name` (as sent: UTF-8), `local` in the
+   * script's code page, or returns false.
+   */
+  #lookup(T: LuaState, name: Uint8Array, local: Uint8Array): boolean {
     if (name.length > MAX_ECHOED_BYTES || isLifecycleName(name)) return false;
-    if (this.#exposed !== undefined || this.#narrowed !== undefined) {
-      const key = latin1(name);
-      if (this.#exposed !== undefined && !this.#exposed.has(key)) return false;
-      if (this.#narrowed !== undefined && !this.#narrowed.has(key)) return false;
-    }
+    if (this.#exposed !== undefined && !this.#exposed.has(latin1(local))) return false;
+    if (this.#narrowed !== undefined && !this.#narrowed.has(latin1(name))) return false;
     const engine = this.#engine;
     const m = engine.m;
-    if (engine.getGlobal(T, name) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) {
+    if (engine.getGlobal(T, local) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) {
       m._lua_settop(T, -2);
       return false;
     }

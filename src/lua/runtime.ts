@@ -11,6 +11,8 @@ import { LuaOverMQBindings } from "./bindings.ts";
 import { LuaEngine, type ThreadOutcome } from "./engine.ts";
 import { preludeSource } from "./prelude.ts";
 import { installSandbox } from "./sandbox.ts";
+import type { CodePage } from "./codepage.ts";
+import { log } from "../log.ts";
 import { installCoroutines } from "./coroutines.ts";
 
 /** How long `OnStop` gives `main()` to return unless it returns its own figure. */
@@ -49,6 +51,8 @@ export interface ScriptOptions {
   sliceMs?: number;
   /** Only these functions may be called, whatever the script exposes (`lomq serve --expose`). */
   expose?: string[];
+  /** The code page of the script's strings (`--encoding`); default UTF-8, no transcoding. */
+  codePage?: CodePage;
 }
 
 /** Exit codes (Unix conventions). */
@@ -136,6 +140,8 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     options.version ?? "dev",
   );
   const host = new ScriptHost(engine, bindings, stop);
+  if (options.codePage?.transcodes) engine.api.codePage = options.codePage;
+  const replacements = new ReplacementReport(engine);
   installSandbox(engine);
   installCoroutines(engine);
   installGlobals(host, scriptPath, options.args ?? []);
@@ -195,6 +201,7 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     return (await runGlobal(engine, "main", [])) ?? exitCode();
   } finally {
     signals.uninstall();
+    replacements.stop();
     // Give queued messages (a last publish) a moment to leave before the sockets close.
     await bindings.closeAll(1000);
   }
@@ -305,6 +312,39 @@ class StopSignals {
   }
 }
 
+/**
+ * Says, at most every 10 s, how many characters the script's code page could not hold
+ * (they became "?") or did not define (U+FFFD): never a crash, but not silent either.
+ */
+class ReplacementReport {
+  #reported = 0;
+  #timer: ReturnType<typeof setInterval>;
+
+  readonly #engine: LuaEngine;
+
+  constructor(engine: LuaEngine) {
+    this.#engine = engine;
+    this.#timer = setInterval(() => this.#report(engine.api.codePage), 10_000);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Stops reporting, after a last report of what is not reported yet. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#report(this.#engine.api.codePage);
+  }
+
+  #report(codePage: CodePage | undefined): void {
+    if (codePage === undefined || codePage.replaced === this.#reported) return;
+    const n = codePage.replaced - this.#reported;
+    this.#reported = codePage.replaced;
+    log.warn(
+      `${n} character${n === 1 ? "" : "s"} had no place in ${codePage.name} and ` +
+        `were replaced ("?" toward the script, U+FFFD toward clients)`,
+    );
+  }
+}
+
 /** print, message, os.exit and os.getenv that reach the real process. */
 function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): void {
   const engine = host.engine;
@@ -319,7 +359,8 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
     for (let i = 1; i <= n; i++) {
       if (i > 1) parts.push(tab);
       m._luaL_tolstring(L, i, api.lenPtr);
-      parts.push(api.toBytes(L, -1));
+      // The terminal wants UTF-8, whatever the script's code page.
+      parts.push(api.toWire(api.viewString(L, -1)).slice());
       api.pop(L);
     }
     parts.push(newline);
@@ -338,10 +379,29 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
     writeAll(Deno.stdout, concat(joinArgs(L)));
     return 0;
   });
+  // message(text [, icon]): the terminal's message box; here a line on stderr, which
+  // says the level when the script gives one (1 info, 2 warning, 3 error).
+  const levels = ["", "info: ", "warning: ", "error: "].map((text) => stdoutEncoder.encode(text));
   engine.setGlobalFunction("message", (L) => {
+    const icon = m._lua_type(L, 2) === LuaType.NUMBER ? Number(m._lua_tonumberx(L, 2, 0)) : 0;
     m._lua_settop(L, 1);
-    writeAll(Deno.stderr, concat(joinArgs(L)));
+    writeAll(Deno.stderr, concat([levels[icon] ?? levels[0], ...joinArgs(L)]));
     return 0;
+  });
+  // The terminal's debug-output channel.
+  engine.setGlobalFunction("PrintDbgStr", (L) => {
+    m._lua_settop(L, 1);
+    writeAll(Deno.stderr, concat([stdoutEncoder.encode("debug: "), ...joinArgs(L)]));
+    return 0;
+  });
+  const scriptFolder = dirname(resolve(scriptPath));
+  engine.setGlobalFunction("getScriptPath", (L) => {
+    api.pushString(L, scriptFolder);
+    return 1;
+  });
+  engine.setGlobalFunction("getWorkingFolder", (L) => {
+    api.pushString(L, Deno.cwd());
+    return 1;
   });
 
   m._lua_rawgeti(L, -1001000, 2n);
