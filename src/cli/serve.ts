@@ -119,6 +119,7 @@ export function serve(args: string[]): Promise<number> {
         ...options,
         mainOverride: (host, signals) =>
           serveFunctions(host, signals, {
+            scriptPath,
             rpcUri,
             pubUri: publisher?.uri,
             callTimeoutMs,
@@ -133,6 +134,8 @@ export function serve(args: string[]): Promise<number> {
 
 /** How {@linkcode serveFunctions} serves. */
 interface ServeSettings {
+  /** The script as named on the command line. */
+  scriptPath: string;
   rpcUri: string;
   pubUri: string | undefined;
   callTimeoutMs: number;
@@ -156,9 +159,8 @@ async function serveFunctions(
     errorLine(`lomq serve: ${error.message}`);
     return EXIT_SERVE_FAILED;
   }
-  const scriptPath = settings.reload?.scriptPath ?? host.files[0];
   errorLine(
-    `lomq serve: serving ${scriptPath} on ${rep.endpoints.join(", ")}` +
+    `lomq serve: serving ${settings.scriptPath} on ${rep.endpoints.join(", ")}` +
       (settings.pubUri === undefined ? "" : `, publishing on ${settings.pubUri}`) +
       (settings.reload === undefined ? "" : ", reloading it when it changes"),
   );
