@@ -36,6 +36,7 @@ import assert from "node:assert/strict";
 import { Client } from "../mod.ts";
 import { COMMANDS } from "../src/cli/mod.ts";
 import { lomqCommand, LomqProcess, ROOT, waitForPort } from "./helpers/lomq.ts";
+import { Lines } from "./helpers/lines.ts";
 import { pythonForInterop } from "./helpers/python.ts";
 
 const README = `${ROOT}README.md`;
@@ -189,18 +190,8 @@ async function runCommand(
     await writer.write(new TextEncoder().encode(options.stdin));
     await writer.close();
   }
-  const out: string[] = [];
-  const err: string[] = [];
-  const collect = async (stream: ReadableStream<Uint8Array>, into: string[]) => {
-    let partial = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (partial + chunk).split("\n");
-      partial = parts.pop() ?? "";
-      into.push(...parts);
-    }
-    if (partial !== "") into.push(partial);
-  };
-  const reading = Promise.all([collect(child.stdout, out), collect(child.stderr, err)]);
+  const out = new Lines(child.stdout);
+  const err = new Lines(child.stderr);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -220,7 +211,7 @@ async function runCommand(
   let interrupted = false;
   while (!exited && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 25));
-    if (enough !== undefined && !interrupted && out.length + err.length >= enough) {
+    if (enough !== undefined && !interrupted && out.lines.length + err.lines.length >= enough) {
       if (interruptAfter === undefined) await Promise.race([status, sleep(500)]);
       if (!exited) {
         kill("SIGINT");
@@ -230,8 +221,8 @@ async function runCommand(
   }
   if (!exited) kill("SIGKILL");
   await status;
-  await reading;
-  const lines = [...out, ...withoutDenoChatter(program, err)];
+  await Promise.all([out.done, err.done]);
+  const lines = [...out.lines, ...withoutDenoChatter(program, err.lines)];
   if (!exited) {
     throw new Error(
       `'${args.join(" ")}' did not end within ${options.timeoutS} s; it printed:\n${

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { Client } from "../mod.ts";
 import { createSocket } from "../src/zmtp/mod.ts";
 import { freePort, lomqCommand, waitForPort } from "./helpers/lomq.ts";
+import { Lines } from "./helpers/lines.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 /** A REQ client driven line by line over stdin: `["call", method, ...args]`, `["events"]`. */
@@ -44,37 +45,6 @@ for line in sys.stdin:
     value = msgpack.unpackb(payload)
     print(json.dumps({status.decode(): value}), flush=True)
 `;
-
-/** Collects a stream's lines as they arrive. */
-class Lines {
-  readonly lines: string[] = [];
-  readonly done: Promise<void>;
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = (async () => {
-      let partial = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        const parts = (partial + chunk).split("\n");
-        partial = parts.pop() ?? "";
-        this.lines.push(...parts);
-      }
-      if (partial !== "") this.lines.push(partial);
-    })();
-  }
-
-  /** Waits (bounded) for a line matching `pattern` after the first `from` lines. */
-  async find(pattern: RegExp, from = 0, ms = 20000): Promise<number> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const index = this.lines.findIndex((line, i) => i >= from && pattern.test(line));
-      if (index >= 0) return index;
-      if (Date.now() > deadline) {
-        throw new Error(`no line matching ${pattern} within ${ms} ms:\n${this.lines.join("\n")}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 /** The Python peer: one REQ connection for the whole test. */
 class PyPeer {
@@ -141,20 +111,37 @@ class PyPeer {
 }
 
 /** `lomq serve --watch` with stdout and stderr read as they come. */
-function startWatching(args: string[]): {
-  child: Deno.ChildProcess;
-  stdout: Lines;
-  stderr: Lines;
-} {
-  const [program, lead] = lomqCommand();
-  const child = new Deno.Command(program, {
-    args: [...lead, "serve", "--watch", ...args],
-    env: { LOMQ_LOG: "debug" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return { child, stdout: new Lines(child.stdout), stderr: new Lines(child.stderr) };
+class Watching {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: Lines;
+  readonly stderr: Lines;
+
+  constructor(args: string[]) {
+    const [program, lead] = lomqCommand();
+    this.child = new Deno.Command(program, {
+      args: [...lead, "serve", "--watch", ...args],
+      env: { LOMQ_LOG: "debug" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.stdout = new Lines(this.child.stdout);
+    this.stderr = new Lines(this.child.stderr);
+  }
+
+  /** Waits for the exit and the last output; `signal` first, when given. */
+  async end(signal?: Deno.Signal): Promise<Deno.CommandStatus> {
+    if (signal !== undefined) {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // exited
+      }
+    }
+    const status = await this.child.status;
+    await Promise.all([this.stdout.done, this.stderr.done]);
+    return status;
+  }
 }
 
 /** Writes a file the way vim does: a new file beside it, renamed over it. */
@@ -192,7 +179,7 @@ Deno.test({
     const uri = `tcp://127.0.0.1:${port}`;
     const gate = createSocket("PUB");
     await gate.bind("tcp://127.0.0.1:0");
-    const server = startWatching([
+    const server = new Watching([
       app,
       "--rpc",
       uri,
@@ -230,8 +217,9 @@ Deno.test({
       await Deno.writeTextFile(app, APP("v3", 'error("top level failed on purpose")'));
       seen = await server.stderr.find(/app\.lua:\d+: top level failed on purpose/, seen);
       assert.deepEqual(await peer.call("version"), { OK: "v2/b" });
-      await Deno.writeTextFile(app, APP("v3"));
+      // (the module first: either save alone leaves a version that does not load)
       await Deno.writeTextFile(`${dir}/helper.lua`, `return { tag = = "c" }\n`);
+      await Deno.writeTextFile(app, APP("v3"));
       seen = await server.stderr.find(/helper\.lua:1: unexpected symbol near '='/, seen);
       assert.deepEqual(await peer.call("version"), { OK: "v2/b" });
 
@@ -247,7 +235,11 @@ Deno.test({
       // A call in flight finishes on the version it started on; the next gets the new one.
       let answered: unknown;
       const inFlight = client.call("held").then((value) => answered = value);
-      await new Promise((r) => setTimeout(r, 200));
+      // held() is running once its SUB socket is connected to the gate.
+      for (let attempt = 0; attempt < 400 && gate.peerCount === 0; attempt++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(gate.peerCount, 1, "held() never connected to the gate");
       seen = server.stderr.lines.length;
       await Deno.writeTextFile(app, APP("v6"));
       await server.stderr.find(/reloaded .*app\.lua/, seen);
@@ -272,9 +264,7 @@ Deno.test({
       );
       assert.deepEqual(ended, [], "the server saw the peers' connections end");
       // Each replaced version got its OnStop; the last one gets it at Ctrl+C.
-      server.child.kill("SIGINT");
-      const status = await server.child.status;
-      await Promise.all([server.stdout.done, server.stderr.done]);
+      const status = await server.end("SIGINT");
       assert.equal(status.code, 0, server.stderr.lines.join("\n"));
       assert.deepEqual(server.stdout.lines, [
         "OnStop of v1",
@@ -287,13 +277,7 @@ Deno.test({
       await client.close();
       await gate.close(0);
       await peer?.close();
-      try {
-        server.child.kill("SIGKILL");
-      } catch {
-        // exited
-      }
-      await server.child.status;
-      await Promise.all([server.stdout.done, server.stderr.done]);
+      await server.end("SIGKILL");
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -307,7 +291,7 @@ Deno.test("serve --watch: --pub is bound once and every version publishes on it;
   const port = freePort();
   const uri = `tcp://127.0.0.1:${port}`;
   const pub = `tcp://127.0.0.1:${freePort()}`;
-  const server = startWatching([app, "--rpc", uri, "--pub", pub, "--call-timeout", "300"]);
+  const server = new Watching([app, "--rpc", uri, "--pub", pub, "--call-timeout", "300"]);
   const client = new Client(uri, { timeoutMs: 10000 });
   const { Subscriber } = await import("../mod.ts");
   const sub = new Subscriber(pub, ["v"]);
@@ -338,13 +322,7 @@ Deno.test("serve --watch: --pub is bound once and every version publishes on it;
   } finally {
     await sub.close();
     await client.close();
-    try {
-      server.child.kill("SIGKILL");
-    } catch {
-      // exited
-    }
-    await server.child.status;
-    await Promise.all([server.stdout.done, server.stderr.done]);
+    await server.end("SIGKILL");
     await Deno.remove(dir, { recursive: true });
   }
 });
