@@ -189,9 +189,11 @@ Deno.test({
       gate.endpoints[0],
     ]);
     let peer: PyPeer | undefined;
-    const client = new Client(uri, { timeoutMs: 10000 });
+    let client: Client | undefined;
     try {
+      // waitForPort's probe is the first connection the server accepts (see the end).
       await waitForPort(port);
+      client = new Client(uri, { timeoutMs: 10000 });
       peer = new PyPeer(python, uri);
       assert.deepEqual(await peer.call("version"), { OK: "v1/a" });
       let seen = await server.stderr.find(/accepted tcp:\/\/127\.0\.0\.1:\d+ on REP/);
@@ -274,7 +276,7 @@ Deno.test({
         "OnStop of v6",
       ]);
     } finally {
-      await client.close();
+      await client?.close();
       await gate.close(0);
       await peer?.close();
       await server.end("SIGKILL");
@@ -319,6 +321,13 @@ Deno.test("serve --watch: --pub is bound once and every version publishes on it;
     await Deno.writeTextFile(app, "function publish() end\n");
     await server.stderr.find(/defines its own 'publish'/);
     await heard("three");
+    // A burst of saves: the server keeps answering, and ends up serving the last one.
+    for (let i = 0; i < 30; i++) {
+      await Deno.writeTextFile(app, publishing(`burst ${i}`));
+      assert.equal(await client.call("tell"), 0);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await heard("burst 29");
   } finally {
     await sub.close();
     await client.close();
