@@ -65,7 +65,7 @@ Options:
 
 Examples:
   lomq examples/hello.lua                 run a script
-  lomq serve functions.lua                serve a script's functions on tcp://127.0.0.1:8004
+  lomq serve examples/prices.lua          serve a script's functions on tcp://127.0.0.1:8004
   lomq call add 1 2                       call one of them: prints 3
   lomq sub quotes.                        print what a script publishes on tcp://127.0.0.1:8005
   lomq bench --clients 4 --duration 10    load a server and report RPS and latency`;

@@ -10,11 +10,27 @@
  */
 
 import { DEFAULT_RPC_URI } from "../client/client.ts";
-import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
+import {
+  callOnStop,
+  errorLine,
+  loadScript,
+  runScript,
+  type ScriptHost,
+  type ScriptOptions,
+  type StopSignals,
+} from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
-import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
-import { RpcServer } from "../rpc/mod.ts";
-import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
+import { createSocket, type Frames, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { type RequestHandler, RpcServer } from "../rpc/mod.ts";
+import {
+  flag,
+  numberOption,
+  type OptionSpec,
+  runCommand,
+  stringOption,
+  UsageError,
+} from "./args.ts";
+import { FileWatcher } from "./watch.ts";
 import { SCRIPT_OPTIONS_HELP, SCRIPT_SPECS, scriptSettings } from "./script_options.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
@@ -22,7 +38,7 @@ export const EXIT_SERVE_FAILED = 1;
 
 /** Help text for `lomq serve`. */
 export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [--call-timeout MS]
-                  [--expose NAME,...] [--max-memory MB] [-- ARG...]
+                  [--expose NAME,...] [--watch] [--max-memory MB] [-- ARG...]
 
 Serves the functions SCRIPT.lua defines, for scripts without a main() loop:
 runs the script's top level (and OnInit if defined), binds a REP socket, and
@@ -38,6 +54,13 @@ With --pub, the script gets a global function publish(topic, value) that
 publishes there (0 on success, else an errno, like pub:send), from its top
 level on. Clients cannot call it.
 
+With --watch, a change to the script (or to a module it required) is served
+without dropping a connection: the new version loads beside the running one
+(top level and OnInit) and takes over from the next request; the old one
+answers the call it is serving, gets OnStop, and is closed. A version that does
+not load (a syntax error, an error at its top level) is reported with its
+file:line, and the running version keeps serving until the next save.
+
 Options:
   -r, --rpc URI    where to answer calls (default ${DEFAULT_RPC_URI})
   -p, --pub URI    also bind a PUB socket there and define publish()
@@ -45,6 +68,7 @@ Options:
                    the budget of each call (default: none)
   -e, --expose NAME,...
                    only these functions may be called
+  -w, --watch      serve each new version of the script when it is saved
 ${SCRIPT_OPTIONS_HELP}
   -h, --help       show this help
 
@@ -53,6 +77,7 @@ Examples:
   lomq serve prices.lua --rpc tcp://0.0.0.0:9004 --pub tcp://0.0.0.0:9005
   lomq serve prices.lua -- EURUSD GBPUSD     the script sees arg[1], arg[2]
   lomq serve prices.lua --call-timeout 2000 --expose add,price
+  lomq serve --watch prices.lua              reloads prices.lua when it is saved
   lomq call add 1 2                          from another terminal
 
 Exit codes: 0 stopped by Ctrl+C, 1 a Lua error escaped or an address could not be
@@ -63,6 +88,7 @@ const SPECS: OptionSpec[] = [
   { name: "pub", short: "p", takesValue: true },
   { name: "call-timeout", short: "t", takesValue: true },
   { name: "expose", short: "e", takesValue: true },
+  { name: "watch", short: "w", takesValue: false },
   ...SCRIPT_SPECS,
 ];
 
@@ -78,49 +104,55 @@ export function serve(args: string[]): Promise<number> {
     const expose = typeof exposeList === "string"
       ? exposeList.split(",").map((name) => name.trim()).filter((name) => name !== "")
       : undefined;
-    const settings = scriptSettings(parsed);
-    return await runScript({
+    const publisher = typeof pubUri === "string" ? new Publisher(pubUri) : undefined;
+    const options: ScriptOptions = {
       scriptPath,
       args: scriptArgs,
       version: VERSION,
-      beforeScript: typeof pubUri === "string"
-        ? async (host) => {
-          const failure = await host.runChunk(publishChunk(pubUri), "=lomq serve --pub");
-          return failure && `serve: ${failure.split("\n")[0]}`;
-        }
-        : undefined,
-      afterTopLevel: typeof pubUri === "string"
-        ? async (host) => {
-          const failure = await host.runChunk(PUBLISH_KEPT_CHECK, "=lomq serve --pub");
-          return failure && `serve: ${failure.split("\n")[0]}`;
-        }
-        : undefined,
-      mainOverride: (host) =>
-        serveFunctions(
-          host,
-          scriptPath,
-          rpcUri,
-          typeof pubUri === "string" ? pubUri : undefined,
-          callTimeoutMs,
-        ),
+      beforeScript: publisher && ((host) => publisher.define(host)),
+      afterTopLevel: publisher && ((host) => publisher.check(host)),
       expose,
-      ...settings,
-    });
+      ...scriptSettings(parsed),
+    };
+    try {
+      return await runScript({
+        ...options,
+        mainOverride: (host, signals) =>
+          serveFunctions(host, signals, {
+            scriptPath,
+            rpcUri,
+            pubUri: publisher?.uri,
+            callTimeoutMs,
+            reload: flag(parsed, "watch") ? options : undefined,
+          }),
+      });
+    } finally {
+      await publisher?.close();
+    }
   });
 }
 
-/** Binds the sockets and answers requests until the script is asked to stop. */
+/** How {@linkcode serveFunctions} serves. */
+interface ServeSettings {
+  /** The script as named on the command line. */
+  scriptPath: string;
+  rpcUri: string;
+  pubUri: string | undefined;
+  callTimeoutMs: number;
+  /** With `--watch`: how to load each new version. */
+  reload: ScriptOptions | undefined;
+}
+
+/** Binds the REP socket and answers requests until the script is asked to stop. */
 async function serveFunctions(
   host: ScriptHost,
-  scriptPath: string,
-  rpcUri: string,
-  pubUri: string | undefined,
-  callTimeoutMs = 0,
+  signals: StopSignals,
+  settings: ServeSettings,
 ): Promise<number> {
   let rep: Socket | undefined;
   try {
     rep = createSocket("REP");
-    await rep.bind(rpcUri);
+    await rep.bind(settings.rpcUri);
   } catch (error) {
     if (!(error instanceof ZmqError)) throw error;
     await rep?.close(0);
@@ -128,37 +160,238 @@ async function serveFunctions(
     return EXIT_SERVE_FAILED;
   }
   errorLine(
-    `lomq serve: serving ${scriptPath} on ${rep.endpoints.join(", ")}` +
-      (pubUri === undefined ? "" : `, publishing on ${pubUri}`),
+    `lomq serve: serving ${settings.scriptPath} on ${rep.endpoints.join(", ")}` +
+      (settings.pubUri === undefined ? "" : `, publishing on ${settings.pubUri}`) +
+      (settings.reload === undefined ? "" : ", reloading it when it changes"),
   );
-  const server = new RpcServer(rep, host.bindings.dispatcher, callTimeoutMs);
+  const versions = new Versions(host, signals);
+  const server = new RpcServer(rep, versions, settings.callTimeoutMs);
+  const reloader = settings.reload && new Reloader(settings.reload, versions);
   try {
-    await server.serveUntil(host.stop.signal);
+    await server.serveUntil(versions.stopped);
   } finally {
+    await reloader?.close();
     // Linger a moment: the answer to a call that was stopped is still on its way out.
     await rep.close(200);
+    // The first version is closed by runScript; a later one is closed here.
+    if (versions.current !== host) await versions.current.close(1000);
   }
-  return 0;
+  return versions.current.exitCode ?? 0;
 }
 
 /**
- * Lua that binds the PUB socket and defines `publish`. It runs before the script, so
+ * The version of the script being served, and the ones on their way out. Each request goes
+ * to the version current when it arrives; a replaced version finishes the call it is
+ * serving, then gets its OnStop and is closed.
+ */
+class Versions implements RequestHandler {
+  /** The version that serves new requests. */
+  current: ScriptHost;
+  readonly #signals: StopSignals;
+  readonly #stop = new AbortController();
+  /** The call the current version is serving, if it waits or was paused. */
+  #inFlight: Promise<unknown> | undefined;
+  readonly #retiring = new Set<Promise<void>>();
+
+  constructor(first: ScriptHost, signals: StopSignals) {
+    this.current = first;
+    this.#signals = signals;
+    this.#follow(first);
+  }
+
+  /** Aborted when serving ends: a stop signal, or `os.exit` in the current version. */
+  get stopped(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  handle(body: Frames, budgetMs: number): Frames | Promise<Frames> {
+    const reply = this.current.bindings.dispatcher.handle(body, budgetMs);
+    if (reply instanceof Promise) this.#inFlight = reply;
+    return reply;
+  }
+
+  /**
+   * Serves `next` from the next request on, and retires the version it replaces once that
+   * version's call in flight (if any) is answered.
+   */
+  replace(next: ScriptHost): void {
+    const old = this.current;
+    const inFlight = this.#inFlight;
+    this.#inFlight = undefined;
+    this.current = next;
+    this.#follow(next);
+    const retiring = retire(old, inFlight);
+    this.#retiring.add(retiring);
+    void retiring.finally(() => this.#retiring.delete(retiring));
+  }
+
+  /** Waits for the replaced versions to be closed. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#retiring]);
+  }
+
+  /** Signals stop `host`; its stop (a signal or os.exit) ends serving while it is current. */
+  #follow(host: ScriptHost): void {
+    this.#signals.follow(host);
+    host.stop.signal.addEventListener("abort", () => {
+      if (this.current === host) this.#stop.abort();
+    }, { once: true });
+  }
+}
+
+/** How long a replaced version's OnStop may take before the version is halted. */
+const RETIRE_WAIT_MS = 5000;
+
+/** Ends a replaced version: after its call in flight, OnStop (bounded), then close it. */
+async function retire(old: ScriptHost, inFlight: Promise<unknown> | undefined): Promise<void> {
+  await inFlight?.catch(() => {});
+  old.stop.abort();
+  const stopping = callOnStop(old);
+  if (stopping !== undefined) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, RETIRE_WAIT_MS));
+    await Promise.race([stopping.done, late]);
+    clearTimeout(timer);
+  }
+  await old.close(200);
+}
+
+/**
+ * `--watch`: loads a new version of the script whenever it or a module it required
+ * changes, and hands it the socket once it loaded; a version that fails to load is
+ * reported and the running one keeps serving.
+ */
+class Reloader {
+  readonly #options: ScriptOptions;
+  readonly #versions: Versions;
+  readonly #watcher: FileWatcher;
+  /** The load in progress, and whether another change came while it ran. */
+  #loading: Promise<void> | undefined;
+  #loadingHost: ScriptHost | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(options: ScriptOptions, versions: Versions) {
+    this.#options = options;
+    this.#versions = versions;
+    this.#watcher = new FileWatcher(() => this.#changed());
+    this.#watcher.watch(versions.current.files);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#watcher.close();
+    this.#loadingHost?.engine.halt();
+    await this.#loading;
+    await this.#versions.settle();
+  }
+
+  #changed(): void {
+    if (this.#closed) return;
+    if (this.#loading !== undefined) {
+      // A version still loading (a top level that computes or hangs) is out of date: stop
+      // it and load the newest.
+      this.#again = true;
+      this.#loadingHost?.engine.halt("the script changed again while it was loading");
+      return;
+    }
+    this.#loading = this.#reload().finally(() => {
+      this.#loading = undefined;
+      this.#loadingHost = undefined;
+      if (this.#again && !this.#closed) {
+        this.#again = false;
+        this.#changed();
+      }
+    });
+  }
+
+  async #reload(): Promise<void> {
+    const name = this.#options.scriptPath;
+    const loaded = await loadScript(this.#options, (host) => this.#loadingHost = host);
+    const host = loaded.host;
+    // Watch what this attempt read, so that fixing a module it failed in reloads too.
+    if (host !== undefined) this.#watcher.watch([...host.files, ...this.#versions.current.files]);
+    if (this.#closed || this.#again || loaded.failure || loaded.stopped) {
+      await host?.close(0);
+      if (this.#closed || this.#again) return;
+      const why = loaded.failure?.message ??
+        (host?.exitCode === undefined
+          ? "it was stopped while loading"
+          : `its top level called os.exit(${host.exitCode})`);
+      errorLine(
+        `lomq serve: ${name} changed but did not load, so the previous version keeps ` +
+          `serving:\n${indent(why)}\nlomq serve: fix the script and save it again`,
+      );
+      return;
+    }
+    this.#versions.replace(loaded.host);
+    this.#watcher.watch(loaded.host.files);
+    const count = loaded.host.bindings.dispatcher.callableNames().length;
+    errorLine(`lomq serve: reloaded ${name} (${count} function${count === 1 ? "" : "s"})`);
+  }
+}
+
+function indent(text: string): string {
+  return text.trimEnd().split("\n").map((line) => `  ${line}`).join("\n");
+}
+
+/**
+ * `--pub URI`: the PUB socket, bound once and lent to every version of the script, and the
+ * `publish` global each version gets before its top level runs.
+ */
+class Publisher {
+  readonly uri: string;
+  #socket: Socket | undefined;
+
+  constructor(uri: string) {
+    this.uri = uri;
+  }
+
+  /** Binds the socket (the first time) and defines `publish` in `host`. */
+  async define(host: ScriptHost): Promise<string | undefined> {
+    if (this.#socket === undefined) {
+      const socket = createSocket("PUB");
+      try {
+        await socket.bind(this.uri);
+      } catch (error) {
+        await socket.close(0);
+        if (!(error instanceof ZmqError)) throw error;
+        return `serve: ${error.message}`;
+      }
+      this.#socket = socket;
+    }
+    const socket = this.#socket;
+    const failure = await host.runChunk(
+      PUBLISH_CHUNK,
+      "=lomq serve --pub",
+      (L) => host.bindings.pushLent(L, socket),
+    );
+    return failure && `serve: ${failure.split("\n")[0]}`;
+  }
+
+  /** After the top level: a script that defined its own `publish` hid the one --pub made. */
+  async check(host: ScriptHost): Promise<string | undefined> {
+    const failure = await host.runChunk(PUBLISH_KEPT_CHECK, "=lomq serve --pub");
+    return failure && `serve: ${failure.split("\n")[0]}`;
+  }
+
+  /** Closes the socket, giving a last publication a moment to leave. */
+  async close(): Promise<void> {
+    await this.#socket?.close(1000);
+  }
+}
+
+/**
+ * Lua that defines `publish` on the PUB socket it is given. It runs before the script, so
  * the dispatcher counts `publish` among the built-ins that clients cannot call.
  */
-function publishChunk(uri: string): string {
-  return `
-local pub = LuaOverMQ.bind(${luaStringLiteral(uri)}, LuaOverMQ.PUB)
+const PUBLISH_CHUNK = `
+local pub = ...
 function publish(topic, value) return pub:send(topic, value) end
 package.loaded["lomq serve publish"] = publish`;
-}
 
 /** After the top level: a script that defined its own `publish` hid the one --pub made. */
 const PUBLISH_KEPT_CHECK = `
 if publish ~= package.loaded["lomq serve publish"] then
   error("the script defines its own 'publish', which hides the one --pub provides; rename one of them", 0)
 end`;
-
-/** A Lua string literal for any text: every byte as a decimal escape. */
-function luaStringLiteral(text: string): string {
-  return `"${Array.from(new TextEncoder().encode(text), (b) => `\\${b}`).join("")}"`;
-}

@@ -54,6 +54,8 @@ interface Binding {
   callTimeoutMs: number | undefined;
   /** REP and ROUTER: serves `process()`. */
   server: RpcServer | undefined;
+  /** Lent by the host (see {@linkcode LuaOverMQBindings.pushLent}): the host closes it. */
+  lent?: boolean;
 }
 
 const textEncoder = new TextEncoder();
@@ -202,6 +204,7 @@ export class LuaOverMQBindings {
       close: (L) => {
         const binding = this.#self(L);
         this.#sockets.delete(binding.id);
+        if (binding.lent) return 0;
         // Lingering goes on in the background; closeAll waits for it before the exit.
         const closing = binding.socket.close(numberArg(L, engine, 2) ?? 0).catch(() => {});
         this.#closing.add(closing);
@@ -270,9 +273,27 @@ export class LuaOverMQBindings {
     m._lua_settop(L, -2); // the metatable lives on in the registry
   }
 
+  /**
+   * Pushes a socket the host owns onto `L` as a LuaOverMQ socket: the script uses it like
+   * its own, but closing it (or {@link closeAll}) only lets go of it. `lomq serve --pub`
+   * lends its PUB socket to each version of the script it serves.
+   */
+  pushLent(L: LuaState, socket: Socket): number {
+    const binding: Binding = {
+      id: this.#nextId++,
+      socket,
+      type: socket.type,
+      errno: 0,
+      callTimeoutMs: undefined,
+      server: undefined,
+      lent: true,
+    };
+    return this.#pushSocket(L, binding);
+  }
+
   /** Closes every socket, flushing queued messages for up to `lingerMs`. */
   async closeAll(lingerMs: number): Promise<void> {
-    const sockets = [...this.#sockets.values()];
+    const sockets = [...this.#sockets.values()].filter((binding) => !binding.lent);
     this.#sockets.clear();
     await Promise.allSettled([
       ...sockets.map((b) => b.socket.close(lingerMs)),

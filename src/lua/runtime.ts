@@ -43,8 +43,11 @@ export interface ScriptOptions {
    * with exit code 1.
    */
   afterTopLevel?: (script: ScriptHost) => Promise<string | undefined>;
-  /** Runs instead of `main()` when given (e.g. `lomq serve`). */
-  mainOverride?: (script: ScriptHost) => Promise<number>;
+  /**
+   * Runs instead of `main()` when given (e.g. `lomq serve`); `signals` stop the host it
+   * follows (`lomq serve --watch` makes it follow each new version).
+   */
+  mainOverride?: (script: ScriptHost, signals: StopSignals) => Promise<number>;
   /** Lua heap limit in bytes (default 1 GiB): an allocation past it fails that call. */
   maxMemoryBytes?: number;
   /** Preemption slice in ms (default 5; 0 disables the hook). */
@@ -84,6 +87,9 @@ export class ScriptHost {
   readonly stop: AbortController;
   /** Set by `os.exit(code)`: the exit code the process ends with. */
   exitCode: number | undefined;
+  /** The files this version was loaded from: the script, then each module `require` read. */
+  readonly files: string[] = [];
+  #replacements: ReplacementReport | undefined;
 
   constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
     this.engine = engine;
@@ -101,19 +107,63 @@ export class ScriptHost {
     this.engine.halt(`the script called os.exit(${code}): the server is stopping`);
   }
 
-  /** Runs Lua source as a host thread; returns an error text, or undefined. */
-  async runChunk(source: string, name: string): Promise<string | undefined> {
+  /**
+   * Runs Lua source as a host thread; returns an error text, or undefined. `pushArgs`
+   * pushes the chunk's arguments (its `...`) and returns how many.
+   */
+  async runChunk(
+    source: string,
+    name: string,
+    pushArgs?: (L: LuaState) => number,
+  ): Promise<string | undefined> {
     const engine = this.engine;
     const failure = engine.load(engine.L, stdoutEncoder.encode(source), name);
     if (failure) return failure;
-    const outcome = await engine.run(engine.L, 0, "chunk");
+    const outcome = await engine.run(engine.L, pushArgs?.(engine.L) ?? 0, "chunk");
     if (outcome.ok || outcome.stopped) return undefined;
     return `${outcome.message}\n${outcome.traceback}`;
   }
+
+  /**
+   * Ends this version: halts its threads and closes its sockets, flushing what they queued
+   * for up to `lingerMs`. Nothing refers to the engine afterwards, so its memory goes back.
+   */
+  async close(lingerMs: number): Promise<void> {
+    this.#replacements?.stop();
+    this.#replacements = undefined;
+    this.stop.abort();
+    this.engine.halt();
+    await this.bindings.closeAll(lingerMs);
+  }
+
+  /** Starts the report of code-page replacements; {@link close} ends it. */
+  reportReplacements(): void {
+    this.#replacements ??= new ReplacementReport(this.engine);
+  }
 }
 
-/** Runs a script to its end and returns the process exit code. */
-export async function runScript(options: ScriptOptions): Promise<number> {
+/** A script loaded and started: ready for main(), or why it is not. */
+export type LoadedScript =
+  /** The top level and OnInit ran. */
+  | { host: ScriptHost; failure?: undefined; stopped?: false }
+  /** A stop was asked for (a signal, os.exit) before the script was ready. */
+  | { host: ScriptHost; failure?: undefined; stopped: true }
+  /**
+   * It could not start: the exit code and the message (with `file:line` and, for a runtime
+   * error, a traceback). `host` is there once the engine exists, to close.
+   */
+  | { host?: ScriptHost; failure: { code: number; message: string }; stopped?: false };
+
+/**
+ * Reads the script, sets up a fresh engine for it, and runs its top level (with the hooks
+ * of `options`) and OnInit: everything before main(). `onCompiled` sees the host once the
+ * script compiled, before its top level runs (for signal handling). Prints nothing: the
+ * caller reports a failure.
+ */
+export async function loadScript(
+  options: ScriptOptions,
+  onCompiled?: (host: ScriptHost) => void,
+): Promise<LoadedScript> {
   const scriptPath = options.scriptPath;
   let source: Uint8Array;
   try {
@@ -124,8 +174,9 @@ export async function runScript(options: ScriptOptions): Promise<number> {
       : error instanceof Error
       ? error.message
       : String(error);
-    errorLine(`lomq: cannot read script '${scriptPath}': ${reason}`);
-    return EXIT_USAGE;
+    return {
+      failure: { code: EXIT_USAGE, message: `cannot read script '${scriptPath}': ${reason}` },
+    };
   }
 
   const stop = new AbortController();
@@ -140,8 +191,9 @@ export async function runScript(options: ScriptOptions): Promise<number> {
     options.version ?? "dev",
   );
   const host = new ScriptHost(engine, bindings, stop);
+  host.files.push(resolve(scriptPath));
   if (options.codePage?.transcodes) engine.api.codePage = options.codePage;
-  const replacements = new ReplacementReport(engine);
+  host.reportReplacements();
   installSandbox(engine);
   installCoroutines(engine);
   installGlobals(host, scriptPath, options.args ?? []);
@@ -150,91 +202,93 @@ export async function runScript(options: ScriptOptions): Promise<number> {
   const preludeFailure = engine.load(L, stdoutEncoder.encode(preludeSource), "=lomq-prelude");
   if (preludeFailure) throw new Error(`internal error in the Lua prelude: ${preludeFailure}`);
   bindings.pushNatives(L);
-  pushSearcher(engine, scriptPath);
+  pushSearcher(engine, scriptPath, host.files);
   engine.m._lua_setfield(L, -2, engine.api.cstr("searcher"));
   if (engine.pcall(L, 1, 0) !== 0) {
     throw new Error(`internal error in the Lua prelude: ${engine.api.describe(L, -1)}`);
   }
+  const fail = (code: number, message: string): LoadedScript => ({
+    host,
+    failure: { code, message },
+  });
   const setupFailure = await options.beforeScript?.(host);
-  if (setupFailure) {
-    errorLine(`lomq: ${setupFailure}`);
-    await bindings.closeAll(0);
-    return EXIT_SCRIPT_ERROR;
-  }
+  if (setupFailure) return fail(EXIT_SCRIPT_ERROR, setupFailure);
   const dispatcher = bindings.dispatcher;
   dispatcher.blockHostFunctions();
   if (options.expose !== undefined) dispatcher.narrow(options.expose);
 
   const compileError = engine.load(L, source, "@" + scriptPath);
-  if (compileError) {
-    errorLine(`lomq: ${compileError}`);
-    return EXIT_USAGE;
-  }
+  if (compileError) return fail(EXIT_USAGE, compileError);
+  onCompiled?.(host);
 
-  const signals = new StopSignals(engine, stop);
-  signals.install();
   // Once a stop was asked for (a signal, os.exit), the remaining phases do not start.
   const ended = () => engine.halted || stop.signal.aborted;
-  const exitCode = () => host.exitCode ?? EXIT_OK;
-  try {
-    const topFailure = await runToEnd(engine, 0, "the script's top level");
-    if (topFailure !== undefined) return topFailure;
-    dispatcher.blockLifecycle();
+  const topLevel = await engine.run(L, 0, "the script's top level");
+  if (!topLevel.ok && !topLevel.stopped) return fail(EXIT_SCRIPT_ERROR, describeFailure(topLevel));
+  dispatcher.blockLifecycle();
 
-    if (ended()) return exitCode();
-    const afterFailure = await options.afterTopLevel?.(host);
-    if (afterFailure) {
-      errorLine(`lomq: ${afterFailure}`);
+  if (ended()) return { host, stopped: true };
+  const afterFailure = await options.afterTopLevel?.(host);
+  if (afterFailure) return fail(EXIT_SCRIPT_ERROR, afterFailure);
+
+  if (ended()) return { host, stopped: true };
+  const init = await runGlobal(engine, "OnInit", [resolve(scriptPath)]);
+  if (init !== undefined) return fail(EXIT_SCRIPT_ERROR, init);
+  dispatcher.blockLifecycle();
+  if (ended()) return { host, stopped: true };
+  return { host };
+}
+
+/** Runs a script to its end and returns the process exit code. */
+export async function runScript(options: ScriptOptions): Promise<number> {
+  const signals = new StopSignals();
+  const loaded = await loadScript(options, (host) => signals.follow(host));
+  const host = loaded.host;
+  try {
+    if (loaded.failure) {
+      errorLine(`lomq: ${loaded.failure.message}`);
+      return loaded.failure.code;
+    }
+    if (loaded.stopped) return loaded.host.exitCode ?? EXIT_OK;
+    if (options.mainOverride) {
+      const code = await options.mainOverride(loaded.host, signals);
+      return loaded.host.exitCode ?? code;
+    }
+    const engine = loaded.host.engine;
+    const failure = await runGlobal(engine, "main", []);
+    if (failure !== undefined) {
+      errorLine(`lomq: ${failure}`);
       return EXIT_SCRIPT_ERROR;
     }
-
-    if (ended()) return exitCode();
-    const initFailure = await runGlobal(engine, "OnInit", [resolve(scriptPath)]);
-    if (initFailure !== undefined) return initFailure;
-    dispatcher.blockLifecycle();
-
-    if (ended()) return exitCode();
-    if (options.mainOverride) {
-      const code = await options.mainOverride(host);
-      return host.exitCode ?? code;
-    }
-    return (await runGlobal(engine, "main", [])) ?? exitCode();
+    return loaded.host.exitCode ?? EXIT_OK;
   } finally {
     signals.uninstall();
-    replacements.stop();
     // Give queued messages (a last publish) a moment to leave before the sockets close.
-    await bindings.closeAll(1000);
+    await host?.close(1000);
   }
+}
+
+/** The message of a failed phase: the error, then its traceback. */
+function describeFailure(outcome: ThreadOutcome & { ok: false; stopped?: false }): string {
+  return `${outcome.message}\n${outcome.traceback}`;
 }
 
 /**
- * Runs the function below `nargs` arguments on top of the main state to its end; returns
- * the exit code when a Lua error escaped it (reported with its traceback).
+ * Runs global function `name` with string arguments when the script defines it; returns
+ * the failure's message when a Lua error escaped it (a stop request is not a failure).
  */
-async function runToEnd(
+async function runGlobal(
   engine: LuaEngine,
-  nargs: number,
-  kind: string,
-): Promise<number | undefined> {
-  const outcome = await engine.run(engine.L, nargs, kind);
-  return reportFailure(outcome);
-}
-
-/** Reports a phase that failed; a phase stopped by a stop request is not a failure. */
-function reportFailure(outcome: ThreadOutcome): number | undefined {
-  if (outcome.ok || outcome.stopped) return undefined;
-  errorLine(`lomq: ${outcome.message}\n${outcome.traceback}`);
-  return EXIT_SCRIPT_ERROR;
-}
-
-/** Runs global function `name` with string arguments when the script defines it. */
-function runGlobal(engine: LuaEngine, name: string, args: string[]): Promise<number | undefined> {
+  name: string,
+  args: string[],
+): Promise<string | undefined> {
   if (engine.getGlobal(engine.L, name) !== LuaType.FUNCTION) {
     engine.m._lua_settop(engine.L, -2);
-    return Promise.resolve(undefined);
+    return undefined;
   }
   for (const arg of args) engine.api.pushString(engine.L, arg);
-  return runToEnd(engine, args.length, name);
+  const outcome = await engine.run(engine.L, args.length, name);
+  return outcome.ok || outcome.stopped ? undefined : describeFailure(outcome);
 }
 
 /**
@@ -242,21 +296,19 @@ function runGlobal(engine: LuaEngine, name: string, args: string[]): Promise<num
  * or main computes: they yield every time slice) and wakes every wait; main then has
  * OnStop's figure in ms (default 5000) to return before the exit is forced. Without OnStop
  * the script is halted at once. A second signal within {@linkcode SAME_SIGNAL_MS} is the
- * first one delivered twice; a later one ends the process at once.
+ * first one delivered twice; a later one ends the process at once. The signals go to the
+ * version of the script being served ({@link follow}), which `lomq serve --watch` changes.
  */
-class StopSignals {
-  #engine: LuaEngine;
-  #stop: AbortController;
+export class StopSignals {
+  #host: ScriptHost | undefined;
   #listeners: [Deno.Signal, () => void][] = [];
   #forceTimer: ReturnType<typeof setTimeout> | undefined;
   #firstAt: number | undefined;
 
-  constructor(engine: LuaEngine, stop: AbortController) {
-    this.#engine = engine;
-    this.#stop = stop;
-  }
-
-  install(): void {
+  /** From now on signals stop `host`; the first call starts listening. */
+  follow(host: ScriptHost): void {
+    this.#host = host;
+    if (this.#listeners.length > 0) return;
     // Windows accepts only SIGINT and SIGBREAK; registering SIGTERM there throws.
     const names: Deno.Signal[] = Deno.build.os === "windows"
       ? ["SIGINT", "SIGBREAK"]
@@ -266,6 +318,11 @@ class StopSignals {
       Deno.addSignalListener(name, listener);
       this.#listeners.push([name, listener]);
     }
+  }
+
+  /** Whether a stop signal came. */
+  get signalled(): boolean {
+    return this.#firstAt !== undefined;
   }
 
   uninstall(): void {
@@ -283,23 +340,18 @@ class StopSignals {
       Deno.exit(code);
     }
     this.#firstAt = now;
-    this.#stop.abort();
-    const engine = this.#engine;
-    const L = engine.L;
-    if (engine.getGlobal(L, "OnStop") !== LuaType.FUNCTION) {
+    const host = this.#host!;
+    host.stop.abort();
+    const stopping = callOnStop(host);
+    if (stopping === undefined) {
       // No OnStop: nothing in the script will end its loop, so the script is not resumed
       // again; runScript then closes the sockets and returns 0.
-      engine.m._lua_settop(L, -2);
-      engine.halt();
+      host.engine.halt();
       return;
     }
     this.#forceExitIn(DEFAULT_STOP_WAIT_MS, code);
-    void engine.run(L, 0, "OnStop", (T) => {
-      if (engine.m._lua_type(T, -1) !== LuaType.NUMBER) return;
-      const waitMs = Math.max(0, engine.m._lua_tonumberx(T, -1, 0));
-      this.#forceExitIn(waitMs - (performance.now() - now), code, waitMs);
-    }).then((outcome) => {
-      if (!outcome.ok && !outcome.stopped) errorLine(`lomq: OnStop failed: ${outcome.message}`);
+    stopping.waitMs.then((waitMs) => {
+      if (waitMs !== undefined) this.#forceExitIn(waitMs - (performance.now() - now), code, waitMs);
     });
   }
 
@@ -310,6 +362,32 @@ class StopSignals {
       Deno.exit(code);
     }, Math.max(0, ms));
   }
+}
+
+/**
+ * Calls the script's `OnStop` on a thread of its own, when it has one (else undefined).
+ * `waitMs` resolves with the number OnStop returned as soon as it returns it (how long main
+ * gets to end), `done` once OnStop ended; a failure is reported on stderr.
+ */
+export function callOnStop(
+  host: ScriptHost,
+): { waitMs: Promise<number | undefined>; done: Promise<void> } | undefined {
+  const engine = host.engine;
+  const L = engine.L;
+  if (engine.getGlobal(L, "OnStop") !== LuaType.FUNCTION) {
+    engine.m._lua_settop(L, -2);
+    return undefined;
+  }
+  let announce: (ms: number | undefined) => void = () => {};
+  const waitMs = new Promise<number | undefined>((resolve) => announce = resolve);
+  const done = engine.run(L, 0, "OnStop", (T) => {
+    if (engine.m._lua_type(T, -1) !== LuaType.NUMBER) return;
+    announce(Math.max(0, engine.m._lua_tonumberx(T, -1, 0)));
+  }).then((outcome) => {
+    announce(undefined);
+    if (!outcome.ok && !outcome.stopped) errorLine(`lomq: OnStop failed: ${outcome.message}`);
+  });
+  return { waitMs, done };
 }
 
 /**
@@ -451,8 +529,11 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
   engine.setGlobal(L, "arg");
 }
 
-/** Pushes a package.searchers entry that loads modules from the host's file system. */
-function pushSearcher(engine: LuaEngine, scriptPath: string): void {
+/**
+ * Pushes a package.searchers entry that loads modules from the host's file system; the path
+ * of each module it loads is added to `loaded`.
+ */
+function pushSearcher(engine: LuaEngine, scriptPath: string, loaded: string[]): void {
   const m = engine.m;
   const api = engine.api;
   const roots = [dirname(resolve(scriptPath)), Deno.cwd()];
@@ -474,6 +555,7 @@ function pushSearcher(engine: LuaEngine, scriptPath: string): void {
         if (failure) {
           throw new Error(`error loading module '${name}' from '${path}':\n\t${failure}`);
         }
+        loaded.push(resolve(path));
         api.pushString(L, path);
         return 2;
       }
