@@ -534,7 +534,7 @@ Deno.test("log: one line per event naming the peer, the socket and the reason", 
     await oversize.handshake("REQ");
     await oversize.write(longHeader(70_000_000));
     const incompatible = await raw();
-    await incompatible.handshake("PUB");
+    await incompatible.hello("PUB");
     const quiet = await raw();
     await quiet.handshake("REQ");
     const leaving = await raw();

@@ -66,6 +66,7 @@ export class RawPeer {
   readonly conn: Deno.Conn;
   #reader = new FrameReader(1 << 30);
   #greetingDone = false;
+  #pending: Promise<number | null> | null = null;
   #closed = false;
 
   private constructor(conn: Deno.Conn) {
@@ -77,6 +78,26 @@ export class RawPeer {
     return new RawPeer(await Deno.connect(hostPort(endpoint)));
   }
 
+  /** Wraps a connection accepted by a test's own listener. */
+  static wrap(conn: Deno.Conn): RawPeer {
+    return new RawPeer(conn);
+  }
+
+  /**
+   * Reads exactly `n` raw bytes (no greeting skipped: for peers speaking an older ZMTP), or
+   * undefined on EOF/timeout. A timeout closes the connection, unless `keepOpen`: then the
+   * read stays pending and the next one takes what it brings.
+   */
+  async readBytes(n: number, timeoutMs: number, keepOpen = false): Promise<Uint8Array | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#reader.available().length < n) {
+      if (await this.#readSome(deadline - Date.now(), keepOpen) === null) return undefined;
+    }
+    const bytes = this.#reader.available().slice(0, n);
+    this.#reader.skip(n);
+    return bytes;
+  }
+
   /** Writes raw bytes. */
   async write(data: Uint8Array): Promise<void> {
     let off = 0;
@@ -85,13 +106,21 @@ export class RawPeer {
 
   /** Sends greeting (version 3.`minor`) and READY announcing `type`, then reads the peer's. */
   async handshake(type: string, minor = 1): Promise<Map<string, string>> {
+    await this.hello(type, minor);
+    const frame = await this.readFrame(5000);
+    if (frame === undefined || (frame.flags & 4) === 0) throw new Error("no READY from peer");
+    return new Map([["raw", decoder.decode(frame.body)]]);
+  }
+
+  /**
+   * Sends greeting (version 3.`minor`) and READY announcing `type`, without waiting for the
+   * peer's: for peers to be refused, whose READY may never come.
+   */
+  async hello(type: string, minor = 1): Promise<void> {
     const greeting = buildGreeting();
     greeting[11] = minor;
     await this.write(greeting);
     await this.write(encodeReady([["Socket-Type", encoder.encode(type)]]));
-    const frame = await this.readFrame(5000);
-    if (frame === undefined || (frame.flags & 4) === 0) throw new Error("no READY from peer");
-    return new Map([["raw", decoder.decode(frame.body)]]);
   }
 
   /** Sends a message. */
@@ -135,17 +164,22 @@ export class RawPeer {
     }
   }
 
-  async #readSome(timeoutMs: number): Promise<number | null> {
+  async #readSome(timeoutMs: number, keepOpen = false): Promise<number | null> {
     if (timeoutMs <= 0 || this.#closed) return null;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const target = this.#reader.target();
-    const read = this.conn.read(target).catch(() => null);
+    // A read left pending by a timeout still fills the target it was given.
+    const read = this.#pending ?? this.conn.read(this.#reader.target()).catch(() => null);
+    this.#pending = null;
     const timeout = new Promise<"timeout">((resolve) =>
       timer = setTimeout(() => resolve("timeout"), timeoutMs)
     );
     const result = await Promise.race([read, timeout]);
     clearTimeout(timer);
     if (result === "timeout") {
+      if (keepOpen) {
+        this.#pending = read;
+        return null;
+      }
       // The read stays pending; closing the connection settles it.
       this.close();
       await read;
