@@ -135,8 +135,14 @@ export class RawPeer {
     await this.write(encodeCommand(name, typeof data === "string" ? encoder.encode(data) : data));
   }
 
-  /** Reads the next frame (after skipping the peer's greeting), or undefined on EOF/timeout. */
-  async readFrame(timeoutMs: number): Promise<{ flags: number; body: Uint8Array } | undefined> {
+  /**
+   * Reads the next frame (after skipping the peer's greeting), or undefined on EOF/timeout.
+   * A timeout closes the connection unless `keepOpen` (see readBytes).
+   */
+  async readFrame(
+    timeoutMs: number,
+    keepOpen = false,
+  ): Promise<{ flags: number; body: Uint8Array } | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.#greetingDone && this.#reader.available().length >= 64) {
@@ -146,17 +152,17 @@ export class RawPeer {
       if (this.#greetingDone && this.#reader.next()) {
         return { flags: this.#reader.flags, body: this.#reader.body };
       }
-      const n = await this.#readSome(deadline - Date.now());
+      const n = await this.#readSome(deadline - Date.now(), keepOpen);
       if (n === null) return undefined;
     }
   }
 
-  /** Reads the next message (skipping commands), or undefined on EOF/timeout. */
-  async readMessage(timeoutMs: number): Promise<string[] | undefined> {
+  /** Reads the next message (skipping commands), or undefined on EOF/timeout (see readFrame). */
+  async readMessage(timeoutMs: number, keepOpen = false): Promise<string[] | undefined> {
     const deadline = Date.now() + timeoutMs;
     const parts: string[] = [];
     for (;;) {
-      const frame = await this.readFrame(deadline - Date.now());
+      const frame = await this.readFrame(deadline - Date.now(), keepOpen);
       if (frame === undefined) return undefined;
       if ((frame.flags & 4) !== 0) continue;
       parts.push(decoder.decode(frame.body));
