@@ -9,6 +9,7 @@
 
 import {
   ascii,
+  concat,
   decodeCommand,
   decodeProperties,
   EMPTY,
@@ -786,13 +787,6 @@ export class Connection<T> {
     batch.length = 0;
     return buffer.subarray(0, total);
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function errorReason(data: Uint8Array): string {

@@ -6,12 +6,12 @@
 
 import assert from "node:assert/strict";
 import { type CloseKind, Connection, type ConnectionHandler } from "../../src/zmtp/connection.ts";
-import { encodeMessage, FLAG_MORE, FrameReader, ProtocolError } from "../../src/zmtp/frame.ts";
+import { encodeMessage, FLAG_MORE, ProtocolError } from "../../src/zmtp/frame.ts";
 import { buildGreeting, buildSignature, parseGreeting } from "../../src/zmtp/greeting.ts";
 import { socketTypeCode, socketTypeName, toZmtp1 } from "../../src/zmtp/legacy.ts";
 import { createSocket, type Socket } from "../../src/zmtp/mod.ts";
 import { resolveOptions } from "../../src/zmtp/options.ts";
-import { RawPeer, serveEcho, waitFor } from "./util.ts";
+import { RawPeer, readAllFrames, serveEcho, waitFor } from "./util.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -94,23 +94,6 @@ Deno.test("legacy greeting: detection of ZMTP 1.0 (short, long), versioned 1.0, 
   assert.equal(socketTypeName(77), "unknown socket type 77");
 });
 
-/** Feeds `bytes` to a reader of `framing` in pieces of `step` bytes; collects every frame. */
-function readAll(bytes: Uint8Array, step: number, framing: 1 | 2, max = 1 << 20) {
-  const reader = new FrameReader(max);
-  reader.framing = framing;
-  const frames: { flags: number; body: string }[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    const target = reader.target();
-    const n = Math.min(step, target.length, bytes.length - pos);
-    target.set(bytes.subarray(pos, pos + n));
-    reader.commit(n);
-    pos += n;
-    while (reader.next()) frames.push({ flags: reader.flags, body: dec(reader.body) });
-  }
-  return frames;
-}
-
 Deno.test("legacy framing: ZMTP 1.0 and 2.0 frames read in any split, 1.0 written", () => {
   const big = "y".repeat(5000);
   const v1 = cat(v1Frame(1, enc("")), v1Frame(1, enc("ab")), v1Frame(0, enc(big)));
@@ -121,15 +104,15 @@ Deno.test("legacy framing: ZMTP 1.0 and 2.0 frames read in any split, 1.0 writte
   const v2 = cat(v2Frame(1, enc("")), v2Frame(5, enc("ab")), v2Frame(0, enc(big)));
   for (const step of [1, 2, 9, 10, 11, 4096, v1.length]) {
     for (const [framing, bytes] of [[1, v1], [2, v2]] as const) {
-      const frames = readAll(bytes, step, framing);
+      const frames = readAllFrames(bytes, step, framing);
       assert.deepEqual(frames.map((f) => f.body), ["", "ab", big], `ZMTP ${framing}, ${step}`);
       assert.deepEqual(frames.map((f) => f.flags), [FLAG_MORE, FLAG_MORE, 0]);
     }
   }
   assert.deepEqual(toZmtp1(encodeMessage([enc(""), enc("ab"), enc(big)])), v1);
-  assert.throws(() => readAll(new Uint8Array([0, 0]), 2, 1), ProtocolError, "length 0");
+  assert.throws(() => readAllFrames(new Uint8Array([0, 0]), 2, 1), ProtocolError, "length 0");
   assert.throws(
-    () => readAll(new Uint8Array([0xff, 0, 0, 0, 1, 0, 0, 0, 0, 0]), 10, 1, 1000),
+    () => readAllFrames(new Uint8Array([0xff, 0, 0, 0, 1, 0, 0, 0, 0, 0]), 10, 1, 1000),
     /exceeds the maximum message size/,
   );
 });

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { encodeCommand, encodeMessage, encodeReady, FrameReader } from "../../src/zmtp/frame.ts";
+import {
+  encodeCommand,
+  encodeMessage,
+  encodeReady,
+  FrameReader,
+  type Framing,
+} from "../../src/zmtp/frame.ts";
 import { buildGreeting } from "../../src/zmtp/greeting.ts";
 import type { Socket } from "../../src/zmtp/mod.ts";
 
@@ -51,6 +57,31 @@ export async function serveEcho(socket: Socket, log?: string[]): Promise<number>
     }
   }
   return served;
+}
+
+/**
+ * Feeds `bytes` to a reader of `framing` in pieces of `step` bytes and collects every frame
+ * (bodies as text).
+ */
+export function readAllFrames(
+  bytes: Uint8Array,
+  step: number,
+  framing: Framing = 3,
+  max = 1 << 20,
+): { flags: number; body: string }[] {
+  const reader = new FrameReader(max);
+  reader.framing = framing;
+  const frames: { flags: number; body: string }[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const target = reader.target();
+    const n = Math.min(step, target.length, bytes.length - pos);
+    target.set(bytes.subarray(pos, pos + n));
+    reader.commit(n);
+    pos += n;
+    while (reader.next()) frames.push({ flags: reader.flags, body: decoder.decode(reader.body) });
+  }
+  return frames;
 }
 
 /** Splits "tcp://host:port" for Deno.connect. */
