@@ -11,6 +11,7 @@ import { buildGreeting, buildSignature, parseGreeting } from "../../src/zmtp/gre
 import { socketTypeCode, socketTypeName, toZmtp1 } from "../../src/zmtp/legacy.ts";
 import { createSocket, type Socket } from "../../src/zmtp/mod.ts";
 import { resolveOptions } from "../../src/zmtp/options.ts";
+import { captureLog } from "./capture.ts";
 import { RawPeer, readAllFrames, serveEcho, waitFor } from "./util.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -286,7 +287,40 @@ Deno.test("lomq PUB: a ZMTP 2.0 subscriber subscribes by message, a 1.0 one gets
   }
 });
 
+Deno.test("lomq SUB connecting to a ZMTP 2.0 and a 1.0 PUB: subscriptions as messages", async () => {
+  for (const zmtp of [2, 1]) {
+    const server = rawServer();
+    const sub = createSocket("SUB");
+    try {
+      sub.subscribe("a");
+      sub.connect(server.endpoint);
+      const peer = await server.accept();
+      assert.deepEqual([...await expectBytes(peer, 10, "signature")], SIGNATURE);
+      const frame = zmtp === 2 ? v2Frame : v1Frame;
+      let expected: Uint8Array;
+      if (zmtp === 2) {
+        await peer.write(cat(SIGNATURE, [1, socketTypeCode("PUB")], v2Frame(0, enc(""))));
+        expected = cat([3, socketTypeCode("SUB")], v2Frame(0, enc("")), v2Frame(0, enc("\x01a")));
+      } else {
+        await peer.write(v1Frame(0, enc("")));
+        expected = v1Frame(0, enc("\x01a"));
+      }
+      assert.deepEqual(await expectBytes(peer, expected.length, "subscription"), expected);
+      // A publisher may send what is not subscribed (a 1.0 one does): the SUB filters.
+      await peer.write(
+        cat(frame(1, enc("b")), frame(0, enc("1")), frame(1, enc("a")), frame(0, enc("2"))),
+      );
+      assert.deepEqual((await sub.recv(5000))?.map(dec), ["a", "2"], `ZMTP ${zmtp}`);
+      peer.close();
+    } finally {
+      sub.close();
+      server.close();
+    }
+  }
+});
+
 Deno.test("hostile ZMTP 2.0 and 1.0 peers close only their own connection", async () => {
+  const capture = captureLog();
   const { rep, endpoint, done } = await echoServer({
     maxMessageSize: 1000,
     handshakeTimeoutMs: 500,
@@ -306,27 +340,55 @@ Deno.test("hostile ZMTP 2.0 and 1.0 peers close only their own connection", asyn
     return h;
   };
   try {
-    const cases: [string, Uint8Array][] = [
+    // What each does, and the reason its drop is logged with.
+    const cases: [string, Uint8Array, string][] = [
       [
         "2.0 oversize frame",
         v2(v2Frame(0, enc("")), new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0x13, 0x88])),
+        "frame of 5000 bytes exceeds the maximum message size",
       ],
       [
         "2.0 frame length over 2^32",
         v2(v2Frame(0, enc("")), new Uint8Array([2, 0, 0, 0, 1, 0, 0, 0, 0])),
+        "frame of 4294967296 bytes exceeds",
       ],
-      ["2.0 identity longer than 255 bytes", v2(v2Frame(0, new Uint8Array(300)))],
-      ["2.0 identity that lies about its length", v2(new Uint8Array([0, 200, 1, 2, 3]))],
-      ["2.0 socket type that REP cannot talk to", cat(SIGNATURE, [1, socketTypeCode("PUB")])],
-      ["2.0 unknown socket type", cat(SIGNATURE, [1, 200])],
-      ["1.0 frame of length 0", cat(v1Frame(0, enc("")), [0, 0])],
+      [
+        "2.0 identity longer than 255 bytes",
+        v2(v2Frame(0, new Uint8Array(300))),
+        "identity frame of 300 bytes",
+      ],
+      [
+        "2.0 identity that lies about its length",
+        v2(new Uint8Array([0, 200, 1, 2, 3])),
+        "handshake timeout",
+      ],
+      [
+        "2.0 socket type that REP cannot talk to",
+        cat(SIGNATURE, [1, socketTypeCode("PUB")]),
+        "REP cannot talk to PUB",
+      ],
+      [
+        "2.0 unknown socket type",
+        cat(SIGNATURE, [1, 200]),
+        "REP cannot talk to unknown socket type 200",
+      ],
+      ["1.0 frame of length 0", cat(v1Frame(0, enc("")), [0, 0]), "ZMTP 1.0 frame of length 0"],
       [
         "1.0 long frame over maxMessageSize",
         cat(v1Frame(0, enc("")), longV1(1_000_000_000_000), [0]),
+        "exceeds the maximum message size",
       ],
-      ["1.0 long frame of length 0", cat(v1Frame(0, enc("")), longV1(0), [0])],
-      ["1.0 identity longer than 255 bytes", v1Frame(0, new Uint8Array(300))],
-      ["1.0 identity frame that never ends", new Uint8Array([100, 0, 1, 2])],
+      [
+        "1.0 long frame of length 0",
+        cat(v1Frame(0, enc("")), longV1(0), [0]),
+        "ZMTP 1.0 frame of length 0",
+      ],
+      [
+        "1.0 identity longer than 255 bytes (seen in the greeting)",
+        v1Frame(0, new Uint8Array(300)),
+        "not a ZMTP greeting (bad signature)",
+      ],
+      ["1.0 identity frame that never ends", new Uint8Array([100, 0, 1, 2]), "handshake timeout"],
     ];
     const hostile = await Promise.all(cases.map(([, bytes]) => connect(bytes)));
     // A good ZMTP 2.0 client on the same socket, before and after.
@@ -336,7 +398,11 @@ Deno.test("hostile ZMTP 2.0 and 1.0 peers close only their own connection", asyn
     const one = cat([3, REP], v2Frame(0, enc("")), v2Frame(1, enc("")), v2Frame(0, enc("re:one")));
     assert.deepEqual(await expectBytes(good, 10 + one.length, "first reply"), cat(SIGNATURE, one));
     for (const [i, peer] of hostile.entries()) {
-      assert.equal(await peer.closedByPeer(3000), true, cases[i][0]);
+      const [what, , reason] = cases[i];
+      assert.equal(await peer.closedByPeer(3000), true, what);
+      const port = (peer.conn.localAddr as Deno.NetAddr).port;
+      const logged = capture.matching(`:${port} on REP`);
+      assert.ok(logged.some((line) => line.includes(reason)), `${what}: ${logged.join("; ")}`);
     }
     await good.write(cat(v2Frame(1, enc("")), v2Frame(0, enc("two"))));
     const two = cat(v2Frame(1, enc("")), v2Frame(0, enc("re:two")));
@@ -345,6 +411,7 @@ Deno.test("hostile ZMTP 2.0 and 1.0 peers close only their own connection", asyn
     for (const peer of peers) peer.close();
     rep.close();
     await done;
+    capture.restore();
   }
 });
 
