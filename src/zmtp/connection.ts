@@ -1,6 +1,7 @@
 /**
- * One ZMTP 3.x connection over a `Deno.Conn` (TCP or Unix): handshake, read loop, writer,
- * heartbeats. It knows nothing about socket semantics; the owning socket supplies a handler
+ * One ZMTP connection over a `Deno.Conn` (TCP or Unix): handshake, read loop, writer,
+ * heartbeats. It speaks ZMTP 3.x, and ZMTP 2.0 and 1.0 to peers whose greeting says so (see
+ * greeting.ts). It knows nothing about socket semantics; the owning socket supplies a handler
  * and, once the handshake is done, the queue of encoded messages to drain.
  *
  * @module
@@ -8,6 +9,7 @@
 
 import {
   ascii,
+  concat,
   decodeCommand,
   decodeProperties,
   EMPTY,
@@ -18,11 +20,20 @@ import {
   FLAG_COMMAND,
   FLAG_MORE,
   FrameReader,
+  type Framing,
   latin1,
   MAX_FRAMES_PER_MESSAGE,
   ProtocolError,
 } from "./frame.ts";
-import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
+import {
+  buildGreeting,
+  buildSignature,
+  GREETING_SIZE,
+  LEGACY_GREETING_SIZE,
+  parseGreeting,
+  REVISION_OFFSET,
+} from "./greeting.ts";
+import { socketTypeCode, socketTypeName, toZmtp1 } from "./legacy.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
 import type { Queue } from "./queue.ts";
@@ -79,6 +90,11 @@ export interface ConnectionConfig {
   remote: string;
   /** The socket's endpoint: the bound one it was accepted on, or the connect()ed one. */
   endpoint: string;
+  /**
+   * The socket's security mechanism (default "NULL"). Under any other, ZMTP 2.0 and 1.0
+   * peers are refused, as libzmq does: they cannot authenticate.
+   */
+  mechanism?: string;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -86,6 +102,8 @@ type Timer = ReturnType<typeof setTimeout>;
 const enum State {
   Greeting,
   AwaitReady,
+  /** A ZMTP 2.0 or 1.0 peer's identity frame comes first. */
+  AwaitIdentity,
   Open,
   Closed,
 }
@@ -98,7 +116,9 @@ const BATCH_BYTES = 64 * 1024;
 const WRITE_BUFFER_MIN = 1024;
 const WRITE_BUFFER_KEEP = 4 * 1024;
 
-const GREETING = buildGreeting();
+const MAJOR = new Uint8Array([3]);
+// Bytes 11 to 63 of our 3.x greeting: what follows the major version.
+const GREETING_REST = buildGreeting().subarray(REVISION_OFFSET + 1);
 const PING = encodePing(0);
 const IDENTITY_TYPES: ReadonlySet<SocketType> = new Set(["REQ", "DEALER", "ROUTER"]);
 
@@ -132,8 +152,13 @@ export class Connection<T> {
   peerType = "";
   /** Identity the peer announced in READY (empty if none). */
   peerIdentity: Uint8Array = new Uint8Array(0);
-  /** Peer's ZMTP minor version: 0 = 3.0 (subscriptions as messages), 1 = 3.1. */
+  /**
+   * Peer's ZMTP minor version: 0 = 3.0 (subscriptions as messages), 1 = 3.1. ZMTP 2.0 and 1.0
+   * peers count as 0: their subscriptions are messages as well.
+   */
   peerMinor = 1;
+  /** The protocol the peer speaks, once its greeting told: "3.1", "3.0", "2.0" or "1.0". */
+  peerZmtp = "";
   /** True once the handshake completed (stays true after close; drives reconnect backoff). */
   handshaken = false;
   /** Why the connection closed, once closed. */
@@ -150,6 +175,9 @@ export class Connection<T> {
   #handler: ConnectionHandler<T>;
   #reader: FrameReader;
   #state = State.Greeting;
+  #framing: Framing = 3;
+  // How much of our greeting is queued: the signature (1), the major version (2), all (3).
+  #greetingSent = 0;
   #parts: Uint8Array[] = [];
   #partsSize = 0;
   #paused = false;
@@ -219,23 +247,12 @@ export class Connection<T> {
   }
 
   /**
-   * Sends our greeting and READY at once (waiting for the peer's greeting first deadlocks
-   * against libzmq) and starts reading.
+   * Sends our signature (the rest of the greeting follows as the peer's arrives, see
+   * greeting.ts) and starts reading.
    */
   start(): void {
-    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
-    const identity = this.#opts.identity;
-    if (
-      identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)
-    ) {
-      props.push(["Identity", identity]);
-    }
-    // One chunk, so that the handshake needs no copy buffer.
-    const ready = encodeReady(props);
-    const hello = new Uint8Array(GREETING.length + ready.length);
-    hello.set(GREETING);
-    hello.set(ready, GREETING.length);
-    this.#control.push(hello);
+    this.#control.push(buildSignature(this.#identity().length));
+    this.#greetingSent = 1;
     this.kick();
     const timeout = this.#opts.handshakeTimeoutMs;
     if (timeout > 0) {
@@ -250,7 +267,133 @@ export class Connection<T> {
     this.#readDone = this.#readLoop();
   }
 
-  /** Queues a subscription for the peer: a command for ZMTP 3.1, a 1/0-prefixed message for 3.0. */
+  // ---- The greeting, and ZMTP 2.0 and 1.0 peers (greeting.ts tells the order) ----
+
+  /** Our identity, announced to the peer: only REQ, DEALER and ROUTER have one. */
+  #identity(): Uint8Array {
+    const identity = this.#opts.identity;
+    return identity !== undefined && IDENTITY_TYPES.has(this.#config.socketType) ? identity : EMPTY;
+  }
+
+  /**
+   * Reads the peer's greeting as far as it has come and queues the part of ours that this
+   * allows; true once the peer's greeting is complete and consumed.
+   */
+  #greet(): boolean {
+    const reader = this.#reader;
+    const check = parseGreeting(reader.available());
+    switch (check.status) {
+      case "error":
+        throw new ProtocolError(check.reason);
+      case "partial":
+        if (check.signature) this.#sendGreeting(check.revision);
+        return false;
+      case "zmtp1": {
+        // Our signature was the header of our identity frame to it; the body follows. The
+        // bytes received begin its identity frame.
+        this.#legacy(1, "1.0");
+        const identity = this.#identity();
+        if (identity.length > 0) this.#control.push(identity);
+        this.#greetingSent = 3;
+        this.#state = State.AwaitIdentity;
+        this.kick();
+        return true;
+      }
+      case "legacy":
+        this.#sendGreeting(check.revision);
+        this.#checkPeerType(socketTypeName(check.socketType));
+        reader.skip(LEGACY_GREETING_SIZE);
+        this.#state = State.AwaitIdentity;
+        return true;
+      case "done": {
+        this.#sendGreeting(3);
+        const { mechanism, minor } = check.greeting;
+        if (mechanism !== "NULL") {
+          throw new ProtocolError(
+            `peer uses security mechanism ${mechanism}; only NULL is supported`,
+          );
+        }
+        this.peerMinor = minor;
+        this.peerZmtp = minor === 0 ? "3.0" : "3.1";
+        reader.skip(GREETING_SIZE);
+        this.#state = State.AwaitReady;
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Queues what of our greeting the peer's allows: our major version once its signature is
+   * in, the rest once its revision byte is: for 3.x the 3.x greeting's rest and READY, for
+   * 2.0 and a versioned 1.0 our socket type and identity frame.
+   */
+  #sendGreeting(revision: number | undefined): void {
+    if (this.#greetingSent < 2) {
+      this.#greetingSent = 2;
+      this.#control.push(MAJOR);
+    }
+    if (revision !== undefined && this.#greetingSent < 3) {
+      this.#greetingSent = 3;
+      if (revision >= 3) {
+        this.#control.push(concat(GREETING_REST, this.#readyCommand()));
+      } else {
+        this.#legacy(revision === 0 ? 1 : 2, revision === 0 ? "1.0" : "2.0");
+        const type = new Uint8Array([socketTypeCode(this.#config.socketType)]);
+        this.#control.push(concat(type, this.#frame(encodeMessage([this.#identity()]))));
+      }
+    }
+    this.kick();
+  }
+
+  /** READY with our socket type and identity. */
+  #readyCommand(): Uint8Array {
+    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
+    const identity = this.#identity();
+    if (identity.length > 0) props.push(["Identity", identity]);
+    return encodeReady(props);
+  }
+
+  /**
+   * The peer speaks ZMTP 2.0 or 1.0: refused under a security mechanism (it has none, so
+   * it cannot authenticate), otherwise read and written in its framing from now on.
+   */
+  #legacy(framing: Framing, version: string): void {
+    const mechanism = this.#config.mechanism ?? "NULL";
+    if (mechanism !== "NULL") {
+      throw new ProtocolError(
+        `ZMTP ${version} peer refused: it cannot authenticate, and this socket requires ` +
+          `the ${mechanism} mechanism (ZMTP 3.0 or later)`,
+      );
+    }
+    this.#framing = framing;
+    this.#reader.framing = framing;
+    this.peerMinor = 0;
+    this.peerZmtp = version;
+  }
+
+  /** The first frame from a ZMTP 2.0 or 1.0 peer: its identity (RFC 15 "identity"). */
+  #legacyIdentity(identity: Uint8Array): void {
+    if (identity.length > 255) {
+      throw new ProtocolError(`identity frame of ${identity.length} bytes (at most 255)`);
+    }
+    this.peerIdentity = identity;
+    this.#open();
+    // A ZMTP 1.0 subscriber (libzmq 2.x; the only peer announcing no type) filters for
+    // itself and sends no subscriptions: it gets everything, as libzmq does.
+    if (this.isOpen && this.peerType === "" && this.#config.socketType === "PUB") {
+      this.#handler.onSubscription(this, true, EMPTY);
+    }
+  }
+
+  /** A chunk of encoded messages in the peer's framing. */
+  #frame(chunk: Uint8Array): Uint8Array {
+    return this.#framing === 1 ? toZmtp1(chunk) : chunk;
+  }
+
+  /**
+   * Queues a subscription for the peer: a command for ZMTP 3.1, a 1/0-prefixed message for
+   * 3.0 and older.
+   */
   sendSubscription(subscribe: boolean, prefix: Uint8Array): void {
     if (this.#state === State.Closed) return;
     if (this.peerMinor >= 1) {
@@ -259,7 +402,7 @@ export class Connection<T> {
       const body = new Uint8Array(prefix.length + 1);
       body[0] = subscribe ? 1 : 0;
       body.set(prefix, 1);
-      this.#control.push(encodeMessage([body]));
+      this.#control.push(this.#frame(encodeMessage([body])));
     }
     this.kick();
   }
@@ -367,19 +510,7 @@ export class Connection<T> {
   #parse(): void {
     const reader = this.#reader;
     reader.maxFrameSize = this.#opts.maxMessageSize;
-    if (this.#state === State.Greeting) {
-      const check = parseGreeting(reader.available());
-      if (check.status === "partial") return;
-      if (check.status === "error") throw new ProtocolError(check.reason);
-      if (check.greeting.mechanism !== "NULL") {
-        throw new ProtocolError(
-          `peer uses security mechanism ${check.greeting.mechanism}; only NULL is supported`,
-        );
-      }
-      this.peerMinor = check.greeting.minor;
-      reader.skip(GREETING_SIZE);
-      this.#state = State.AwaitReady;
-    }
+    if (this.#state === State.Greeting && !this.#greet()) return;
     while (this.#state !== State.Closed && !this.#paused) {
       if (!reader.next()) {
         this.#settle();
@@ -392,7 +523,11 @@ export class Connection<T> {
         this.#command(body);
         continue;
       }
-      if (this.#state !== State.Open) throw new ProtocolError("message before READY");
+      if (this.#state !== State.Open) {
+        if (this.#state !== State.AwaitIdentity) throw new ProtocolError("message before READY");
+        this.#legacyIdentity(body);
+        continue;
+      }
       const parts = this.#parts;
       if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
         throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
@@ -505,19 +640,31 @@ export class Connection<T> {
     const props = decodeProperties(data);
     const type = props.get("socket-type");
     if (type === undefined) throw new ProtocolError("READY without Socket-Type");
-    this.peerType = latin1(type).toUpperCase();
-    const ours = this.#config.socketType;
-    if (!COMPATIBLE_PEERS[ours].includes(this.peerType)) {
-      throw new ProtocolError(`incompatible socket types: ${ours} cannot talk to ${this.peerType}`);
-    }
+    this.#checkPeerType(latin1(type).toUpperCase());
     const identity = props.get("identity");
     if (identity !== undefined) this.peerIdentity = identity;
+    this.#open();
+  }
+
+  #checkPeerType(type: string): void {
+    this.peerType = type;
+    const ours = this.#config.socketType;
+    if (!COMPATIBLE_PEERS[ours].includes(type)) {
+      throw new ProtocolError(`incompatible socket types: ${ours} cannot talk to ${type}`);
+    }
+  }
+
+  /** The handshake is done: messages may flow. */
+  #open(): void {
     this.#state = State.Open;
     this.handshaken = true;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     const ivl = this.#opts.heartbeatIvlMs;
-    if (ivl > 0) this.#heartbeatTimer = setInterval(() => this.#heartbeat(), ivl);
+    // PING and PONG are ZMTP 3.1 commands; older peers have no heartbeats.
+    if (ivl > 0 && this.#framing === 3) {
+      this.#heartbeatTimer = setInterval(() => this.#heartbeat(), ivl);
+    }
     if (!this.#handler.onReady(this)) {
       this.close("peer refused by the socket", "dropped");
       return;
@@ -616,8 +763,9 @@ export class Connection<T> {
         const next = out.peek();
         if (next === undefined || (batch.length > 0 && next.length >= BATCH_BYTES)) break;
         out.shift();
-        batch.push(next);
-        total += next.length;
+        const framed = this.#framing === 1 ? toZmtp1(next) : next;
+        batch.push(framed);
+        total += framed.length;
         taken++;
       }
     }

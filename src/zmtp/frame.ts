@@ -10,6 +10,9 @@
 
 import { allocate, copyOf } from "./arena.ts";
 
+/** A ZMTP major version, naming its framing: 1.0, 2.0 or 3.x. */
+export type Framing = 1 | 2 | 3;
+
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 1;
 /** Frame flag: the size is 8 bytes instead of 1. */
@@ -70,6 +73,11 @@ export class FrameReader {
   flags = 0;
   /** Body of the frame last returned by next(). */
   body: Uint8Array = EMPTY;
+  /**
+   * The framing read: 3 for ZMTP 3.x, 2 for ZMTP 2.0 (3.x without commands: `flags` never
+   * has FLAG_COMMAND), 1 for ZMTP 1.0 (see legacy.ts). Set once the greeting has told.
+   */
+  framing: Framing = 3;
 
   #min: number;
   #max: number;
@@ -204,10 +212,25 @@ export class FrameReader {
     const r = this.#r;
     const avail = this.#w - r;
     if (avail < 2) return false;
-    const flags = buf[r];
+    let flags = buf[r];
     let size: number;
     let header: number;
-    if ((flags & FLAG_LONG) !== 0) {
+    if (this.framing === 1) {
+      // ZMTP 1.0: the length comes first and counts the flags byte (see legacy.ts).
+      if (flags === 0xff) {
+        if (avail < 10) return false;
+        const high = this.#view.getUint32(r + 1);
+        size = this.#view.getUint32(r + 5) - 1;
+        if (high !== 0) throw oversize(high * TWO_32 + size, this.maxFrameSize);
+        flags = buf[r + 9];
+        header = 10;
+      } else {
+        size = flags - 1;
+        flags = buf[r + 1];
+        header = 2;
+      }
+      if (size < 0) throw new ProtocolError("ZMTP 1.0 frame of length 0 (it counts the flags)");
+    } else if ((flags & FLAG_LONG) !== 0) {
       if (avail < 9) return false;
       const high = this.#view.getUint32(r + 1);
       size = this.#view.getUint32(r + 5);
@@ -219,6 +242,8 @@ export class FrameReader {
       size = buf[r + 1];
       header = 2;
     }
+    // Before 3.0 there are no commands: only MORE means anything to the caller.
+    if (this.framing !== 3) flags &= FLAG_MORE;
     if (size > this.maxFrameSize) {
       throw oversize(size, this.maxFrameSize);
     }
@@ -428,5 +453,13 @@ export function latin1(bytes: Uint8Array): string {
 export function ascii(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Joins two byte arrays into a fresh one of its own (not an arena view: it may live long). */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }

@@ -20,7 +20,7 @@ function prefixBytes(prefix: Uint8Array | string): Uint8Array {
 /**
  * SUB socket. Subscriptions are remembered and sent to every peer, including peers that
  * connect later: as SUBSCRIBE/CANCEL commands to ZMTP 3.1 peers and as messages starting
- * with byte 1/0 to ZMTP 3.0 peers. Only the first subscribe of a prefix and the cancel of
+ * with byte 1/0 to ZMTP 3.0, 2.0 and 1.0 peers. Only the first subscribe of a prefix and the cancel of
  * its last subscription go on the wire. Messages are also filtered locally, so nothing that
  * is not subscribed reaches the application even from a publisher that does not filter.
  * Incoming messages are fair-queued; sending is not supported (ENOTSUP).

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { EMPTY } from "./frame.ts";
+import { concat, EMPTY } from "./frame.ts";
 
 /** A node of the radix tree: the prefix it ends is the labels on the path from the root. */
 class Node {
@@ -33,13 +33,6 @@ function findChild(children: Node[], byte: number): number {
     else return mid;
   }
   return ~lo;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /**

@@ -62,7 +62,7 @@ Deno.test({
       assert.equal(await tooMany.closedByPeer(3000), true, "too many frames closes it");
 
       const incompatible = await raw();
-      await incompatible.handshake("SUB");
+      await incompatible.hello("SUB");
       assert.equal(await incompatible.closedByPeer(3000), true, "SUB cannot talk to REP");
 
       const midFrame = await raw();

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { encodeCommand, encodeMessage, encodeReady, FrameReader } from "../../src/zmtp/frame.ts";
+import {
+  encodeCommand,
+  encodeMessage,
+  encodeReady,
+  FrameReader,
+  type Framing,
+} from "../../src/zmtp/frame.ts";
 import { buildGreeting } from "../../src/zmtp/greeting.ts";
 import type { Socket } from "../../src/zmtp/mod.ts";
 
@@ -53,6 +59,31 @@ export async function serveEcho(socket: Socket, log?: string[]): Promise<number>
   return served;
 }
 
+/**
+ * Feeds `bytes` to a reader of `framing` in pieces of `step` bytes and collects every frame
+ * (bodies as text).
+ */
+export function readAllFrames(
+  bytes: Uint8Array,
+  step: number,
+  framing: Framing = 3,
+  max = 1 << 20,
+): { flags: number; body: string }[] {
+  const reader = new FrameReader(max);
+  reader.framing = framing;
+  const frames: { flags: number; body: string }[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const target = reader.target();
+    const n = Math.min(step, target.length, bytes.length - pos);
+    target.set(bytes.subarray(pos, pos + n));
+    reader.commit(n);
+    pos += n;
+    while (reader.next()) frames.push({ flags: reader.flags, body: decoder.decode(reader.body) });
+  }
+  return frames;
+}
+
 /** Splits "tcp://host:port" for Deno.connect. */
 export function hostPort(endpoint: string): { hostname: string; port: number } {
   const m = /^tcp:\/\/\[?([^\]]*)\]?:(\d+)$/.exec(endpoint);
@@ -66,6 +97,7 @@ export class RawPeer {
   readonly conn: Deno.Conn;
   #reader = new FrameReader(1 << 30);
   #greetingDone = false;
+  #pending: Promise<number | null> | null = null;
   #closed = false;
 
   private constructor(conn: Deno.Conn) {
@@ -77,6 +109,26 @@ export class RawPeer {
     return new RawPeer(await Deno.connect(hostPort(endpoint)));
   }
 
+  /** Wraps a connection accepted by a test's own listener. */
+  static wrap(conn: Deno.Conn): RawPeer {
+    return new RawPeer(conn);
+  }
+
+  /**
+   * Reads exactly `n` raw bytes (no greeting skipped: for peers speaking an older ZMTP), or
+   * undefined on EOF/timeout. A timeout closes the connection, unless `keepOpen`: then the
+   * read stays pending and the next one takes what it brings.
+   */
+  async readBytes(n: number, timeoutMs: number, keepOpen = false): Promise<Uint8Array | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#reader.available().length < n) {
+      if (await this.#readSome(deadline - Date.now(), keepOpen) === null) return undefined;
+    }
+    const bytes = this.#reader.available().slice(0, n);
+    this.#reader.skip(n);
+    return bytes;
+  }
+
   /** Writes raw bytes. */
   async write(data: Uint8Array): Promise<void> {
     let off = 0;
@@ -85,13 +137,21 @@ export class RawPeer {
 
   /** Sends greeting (version 3.`minor`) and READY announcing `type`, then reads the peer's. */
   async handshake(type: string, minor = 1): Promise<Map<string, string>> {
+    await this.hello(type, minor);
+    const frame = await this.readFrame(5000);
+    if (frame === undefined || (frame.flags & 4) === 0) throw new Error("no READY from peer");
+    return new Map([["raw", decoder.decode(frame.body)]]);
+  }
+
+  /**
+   * Sends greeting (version 3.`minor`) and READY announcing `type`, without waiting for the
+   * peer's: for peers to be refused, whose READY may never come.
+   */
+  async hello(type: string, minor = 1): Promise<void> {
     const greeting = buildGreeting();
     greeting[11] = minor;
     await this.write(greeting);
     await this.write(encodeReady([["Socket-Type", encoder.encode(type)]]));
-    const frame = await this.readFrame(5000);
-    if (frame === undefined || (frame.flags & 4) === 0) throw new Error("no READY from peer");
-    return new Map([["raw", decoder.decode(frame.body)]]);
   }
 
   /** Sends a message. */
@@ -106,8 +166,14 @@ export class RawPeer {
     await this.write(encodeCommand(name, typeof data === "string" ? encoder.encode(data) : data));
   }
 
-  /** Reads the next frame (after skipping the peer's greeting), or undefined on EOF/timeout. */
-  async readFrame(timeoutMs: number): Promise<{ flags: number; body: Uint8Array } | undefined> {
+  /**
+   * Reads the next frame (after skipping the peer's greeting), or undefined on EOF/timeout.
+   * A timeout closes the connection unless `keepOpen` (see readBytes).
+   */
+  async readFrame(
+    timeoutMs: number,
+    keepOpen = false,
+  ): Promise<{ flags: number; body: Uint8Array } | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.#greetingDone && this.#reader.available().length >= 64) {
@@ -117,17 +183,17 @@ export class RawPeer {
       if (this.#greetingDone && this.#reader.next()) {
         return { flags: this.#reader.flags, body: this.#reader.body };
       }
-      const n = await this.#readSome(deadline - Date.now());
+      const n = await this.#readSome(deadline - Date.now(), keepOpen);
       if (n === null) return undefined;
     }
   }
 
-  /** Reads the next message (skipping commands), or undefined on EOF/timeout. */
-  async readMessage(timeoutMs: number): Promise<string[] | undefined> {
+  /** Reads the next message (skipping commands), or undefined on EOF/timeout (see readFrame). */
+  async readMessage(timeoutMs: number, keepOpen = false): Promise<string[] | undefined> {
     const deadline = Date.now() + timeoutMs;
     const parts: string[] = [];
     for (;;) {
-      const frame = await this.readFrame(deadline - Date.now());
+      const frame = await this.readFrame(deadline - Date.now(), keepOpen);
       if (frame === undefined) return undefined;
       if ((frame.flags & 4) !== 0) continue;
       parts.push(decoder.decode(frame.body));
@@ -135,17 +201,22 @@ export class RawPeer {
     }
   }
 
-  async #readSome(timeoutMs: number): Promise<number | null> {
+  async #readSome(timeoutMs: number, keepOpen = false): Promise<number | null> {
     if (timeoutMs <= 0 || this.#closed) return null;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const target = this.#reader.target();
-    const read = this.conn.read(target).catch(() => null);
+    // A read left pending by a timeout still fills the target it was given.
+    const read = this.#pending ?? this.conn.read(this.#reader.target()).catch(() => null);
+    this.#pending = null;
     const timeout = new Promise<"timeout">((resolve) =>
       timer = setTimeout(() => resolve("timeout"), timeoutMs)
     );
     const result = await Promise.race([read, timeout]);
     clearTimeout(timer);
     if (result === "timeout") {
+      if (keepOpen) {
+        this.#pending = read;
+        return null;
+      }
       // The read stays pending; closing the connection settles it.
       this.close();
       await read;
