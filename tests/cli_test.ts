@@ -4,6 +4,7 @@ import { Client } from "../mod.ts";
 import { decodeTagged, parseArgument, taggedToJson } from "../src/cli/json.ts";
 import { Float } from "../src/client/msgpack.ts";
 import { Histogram } from "../src/cli/histogram.ts";
+import { UsageError } from "../src/cli/args.ts";
 import config from "../deno.json" with { type: "json" };
 import {
   freePort,
@@ -127,6 +128,10 @@ Deno.test("an unknown command or option is one line naming the nearest valid one
     [["call", "--uri", "http://x", "add"], /endpoint|transport|http/i],
     [["call", "echo", "[1,"], /argument '\[1,' is not valid JSON/],
     [["call", "echo", "123456789012345678901234"], /does not fit in 64 bits/],
+    [["call", "echo", "18446744073709551616"], /integer 18446744073709551616 does not fit/],
+    [["call", "echo", "1E400"], /number 1E400 is too large for a float64.*"\$float": "Infinity"/],
+    [["call", "echo", "-1E400"], /number -1E400 is too large.*"\$float": "-Infinity"/],
+    [["call", "echo", "[1, 1e-400]"], /number 1e-400 is too small for a float64/],
     [["bench", "--duration", "1", "--requests", "5"], /not both/],
     [["bench", "--args", "{}"], /--args must be a JSON array/],
     [["serve"], /missing the SCRIPT\.lua/],
@@ -477,6 +482,17 @@ Deno.test("arguments: number literals keep int/float, bare words are strings, $b
   assert.equal(parseArgument("-0"), 0);
   assert.equal(parseArgument("9223372036854775807"), 9223372036854775807n);
   assert.equal(parseArgument("18446744073709551615"), 18446744073709551615n);
+  assert.equal(parseArgument("-9223372036854775808"), -9223372036854775808n);
+  assert.deepEqual(parseArgument("1.7976931348623157e308"), new Float(Number.MAX_VALUE));
+  assert.deepEqual(parseArgument("5e-324"), new Float(Number.MIN_VALUE));
+  assert.deepEqual(parseArgument("0e-400"), new Float(0));
+  assert.deepEqual(parseArgument("-0.0"), new Float(-0));
+  for (const text of ["1E400", "-1e309", "[1.8e308]", '{"$float": 1e400}', "1e-400", "-2.5E-999"]) {
+    assert.throws(() => parseArgument(text), UsageError, text);
+  }
+  for (const text of ["18446744073709551616", "-9223372036854775809"]) {
+    assert.throws(() => parseArgument(text), /does not fit in 64 bits/, text);
+  }
   assert.equal(parseArgument("hello"), "hello");
   assert.equal(parseArgument(""), "");
   assert.equal(parseArgument("1.2.3"), "1.2.3");

@@ -33,7 +33,9 @@ Calls METHOD(ARG...) on a lomq or LuaOverMQ server and prints the result as JSON
 
 Each ARG is JSON: 1 is an integer, 1.0 a float, "text" or a bare word a string,
 [1, 2] an array, {"a": 1} a map. Binary is {"$bin": "<base64>"}. Put -- before
-arguments that start with a dash but are not numbers.
+arguments that start with a dash but are not numbers. A number is sent as written
+or refused: an integer beyond 64 bits, or a float beyond float64 (1E400 would be
+Infinity; write {"$float": "Infinity"} to mean it) is a usage error.
 
 The result prints as one line of JSON. Integers are exact (also beyond 2^53),
 floats show a decimal point (100.0), binary prints as {"$bin": "<base64>"}.
