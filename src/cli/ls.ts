@@ -88,8 +88,8 @@ export function ls(args: string[]): Promise<number> {
       if (error instanceof RpcError) {
         console.error(
           `lomq ls: the server at ${uri} does not support introspection: it answered ` +
-            `${FUNCTIONS_METHOD} with ERROR ${safeText(error.message)} (the original ` +
-            `LuaOverMQ and older lomq servers do; lomq call METHOD still works)`,
+            `${FUNCTIONS_METHOD} with ERROR ${safeText(error.message)} (neither the ` +
+            `original LuaOverMQ nor older lomq servers have it; lomq call METHOD still works)`,
         );
         return EXIT_SERVER_ERROR;
       }
