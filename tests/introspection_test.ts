@@ -66,7 +66,7 @@ function normalized(list: FunctionInfo[]): FunctionInfo[] {
 
 Deno.test({
   name:
-    "pyzmq: a raw REQ calling lomq.functions gets the sorted list of what is callable, shadowing and hijacking ignored",
+    "pyzmq: the original's Python client (REQ, msgpack) calling lomq.functions gets the sorted list of what is callable, shadowing and hijacking ignored",
   ignore: skipInterop,
   async fn() {
     const [server, uri] = await serve(INTROSPECTION);
@@ -74,15 +74,14 @@ Deno.test({
       const out = await runPython(
         python,
         `
-import json, zmq, msgpack
-ctx = zmq.Context()
-req = ctx.socket(zmq.REQ)
-req.setsockopt(zmq.RCVTIMEO, 10000)
-req.connect(${JSON.stringify(uri)})
+import json
+from rpc_client import RPCClient, RPCRuntimeError
+rpc = RPCClient(${JSON.stringify(uri)}, timeout=10000)
 def call(*request):
-    req.send(msgpack.packb(list(request)))
-    status, payload = req.recv_multipart()
-    return status.decode(), msgpack.unpackb(payload, raw=False)
+    try:
+        return "OK", rpc.call(*request)
+    except RPCRuntimeError as error:
+        return "ERROR", error.args[0]
 def plain(value):
     if isinstance(value, bytes): return {"bin": value.hex()}
     if isinstance(value, (list, tuple)): return [plain(v) for v in value]

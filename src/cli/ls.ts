@@ -5,22 +5,14 @@
  * @module
  */
 
-import { Client, DEFAULT_RPC_URI, RpcError, RpcTimeoutError } from "../client/client.ts";
+import { DEFAULT_RPC_URI, RpcError, RpcTimeoutError } from "../client/client.ts";
 import {
   type FunctionInfo,
   FUNCTIONS_METHOD,
   IntrospectionReplyError,
 } from "../rpc/introspection.ts";
-import { ZmqError } from "../zmtp/mod.ts";
-import {
-  flag,
-  numberOption,
-  type OptionSpec,
-  runCommand,
-  stringOption,
-  UsageError,
-} from "./args.ts";
-import { EXIT_SERVER_ERROR, EXIT_UNREACHABLE } from "./call.ts";
+import { flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
+import { CLIENT_SPECS, clientFromOptions, EXIT_SERVER_ERROR, EXIT_UNREACHABLE } from "./call.ts";
 import { encodeBase64 } from "./json.ts";
 
 const DEFAULT_LS_TIMEOUT_MS = 5000;
@@ -52,28 +44,15 @@ Exit codes: 0 listed, 1 the server has no introspection (the original LuaOverMQ
 and older lomq answer ERROR) or answered something else, 2 usage error, 3 no
 reply in time or no connection to the server.`;
 
-const SPECS: OptionSpec[] = [
-  { name: "uri", short: "u", takesValue: true },
-  { name: "timeout", short: "t", takesValue: true },
-  { name: "json", takesValue: false },
-];
+const SPECS: OptionSpec[] = [...CLIENT_SPECS, { name: "json", takesValue: false }];
 
 /** Runs `lomq ls`; returns the exit code. */
 export function ls(args: string[]): Promise<number> {
   return runCommand({ name: "ls", help: LS_HELP, specs: SPECS }, args, async (parsed) => {
-    const uri = stringOption(parsed, "uri", DEFAULT_RPC_URI);
-    const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
-      DEFAULT_LS_TIMEOUT_MS;
     if (parsed.positionals.length > 0) {
       throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
     }
-    let client: Client;
-    try {
-      client = new Client(uri, { timeoutMs });
-    } catch (error) {
-      if (error instanceof ZmqError) throw new UsageError(error.message);
-      throw error;
-    }
+    const { uri, client } = clientFromOptions(parsed, DEFAULT_LS_TIMEOUT_MS);
     try {
       const functions = await client.functions();
       if (flag(parsed, "json")) console.log(functionsToJson(functions));
