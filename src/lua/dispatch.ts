@@ -20,7 +20,7 @@ import { type LuaState, LuaStatus, LuaType, MULTRET, REGISTRY_INDEX, RIDX_GLOBAL
 import { CodecError } from "./codec.ts";
 import type { HostThread, LuaEngine } from "./engine.ts";
 import type { Frames } from "../zmtp/mod.ts";
-import { latin1 } from "../zmtp/frame.ts";
+import { ascii, latin1 } from "../zmtp/frame.ts";
 import { errorReply, MAX_ECHOED_BYTES, quoteInput, STATUS_ERROR, STATUS_OK } from "../rpc/wire.ts";
 import type { RequestHandler } from "../rpc/server.ts";
 import {
@@ -57,14 +57,6 @@ function isLifecycleName(name: Uint8Array): boolean {
 const LUA_DEBUG_SIZE = 108;
 const LUA_DEBUG_NPARAMS = 37;
 const LUA_DEBUG_ISVARARG = 38;
-
-/** A global clients may call, found by a listing: its name as sent and in the script. */
-interface Callable {
-  /** The name as clients send it, as a byte string, for sorting and comparing. */
-  key: string;
-  /** The name in the script's code page. */
-  local: Uint8Array;
-}
 
 /**
  * Lua that lists every Lua function reachable from the globals and the registry before the
@@ -365,12 +357,13 @@ export class Dispatcher implements RequestHandler {
     }
     engine.decoder.finish();
 
-    const callables = this.#callableGlobals(T, after);
-    callables.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // Byte strings sort in byte order, and the default sort is the fastest there is.
+    const names = this.#callableGlobals(T, after).sort();
     const page: { local: Uint8Array; params: Uint8Array[]; vararg: boolean }[] = [];
     let bytes = 0;
-    for (const { local } of callables) {
+    for (const name of names) {
       if (page.length === FUNCTIONS_PAGE_SIZE) break;
+      const local = api.toLocal(ascii(name));
       const entry = this.#signature(T, local);
       const size = 32 + local.length + entry.params.reduce((sum, p) => sum + p.length + 2, 0);
       if (page.length > 0 && bytes + size > FUNCTIONS_PAGE_BYTES) break;
@@ -394,17 +387,20 @@ export class Dispatcher implements RequestHandler {
       out.boolean(vararg);
     }
     out.text("more");
-    out.boolean(page.length < callables.length);
+    out.boolean(page.length < names.length);
     this.#reply = [STATUS_OK, out.view()];
     return -1;
   }
 
-  /** Every global clients may call whose name (as sent) sorts after `after`. */
-  #callableGlobals(T: LuaState, after: string | undefined): Callable[] {
+  /**
+   * The names (as clients send them, as byte strings) of every global clients may call
+   * whose name sorts after `after`.
+   */
+  #callableGlobals(T: LuaState, after: string | undefined): string[] {
     const engine = this.#engine;
     const m = engine.m;
     const api = engine.api;
-    const found: Callable[] = [];
+    const found: string[] = [];
     if (!m._lua_checkstack(T, 8)) return found;
     m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
     const blocked = m._lua_gettop(T);
@@ -414,16 +410,21 @@ export class Dispatcher implements RequestHandler {
     while (m._lua_next(T, globals) !== 0) {
       if (m._lua_type(T, -2) === LuaType.STRING && this.#callableValue(T, blocked)) {
         const view = api.viewString(T, -2);
-        // Without a code page a name is sent as it is: most names are decided here, uncopied.
-        const plain = api.codePage === undefined;
-        if (!plain || view.length <= MAX_ECHOED_BYTES) {
+        if (api.codePage === undefined) {
+          // The name is sent as it is: decided on the view, nothing copied.
+          if (view.length <= MAX_ECHOED_BYTES) {
+            const key = latin1(view);
+            if ((after === undefined || key > after) && this.#callableName(view, view)) {
+              found.push(key);
+            }
+          }
+        } else {
           const local = view.slice();
           const name = api.toWire(local);
           // A name whose code-page form does not come back from its UTF-8 cannot be called.
-          const reachable = plain || sameBytes(api.toLocal(name), local);
-          if (reachable && this.#callableName(name, local)) {
+          if (sameBytes(api.toLocal(name), local) && this.#callableName(name, local)) {
             const key = latin1(name);
-            if (after === undefined || key > after) found.push({ key, local });
+            if (after === undefined || key > after) found.push(key);
           }
         }
       }
