@@ -89,7 +89,8 @@ return blocked`;
  * `publish` of `lomq serve --pub`), never `main`, `OnInit` or `OnStop` (by name, and by
  * value under any other name they had once the script was loaded), never a name longer
  * than {@linkcode MAX_ECHOED_BYTES} bytes. {@linkcode Dispatcher.expose} narrows it to a
- * list of names.
+ * list of names. The reserved method `lomq.functions` (src/rpc/introspection.ts) is
+ * answered before any lookup, by the same rules: it lists what a call would accept.
  */
 export class Dispatcher implements RequestHandler {
   readonly #engine: LuaEngine;
