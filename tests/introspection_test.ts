@@ -315,3 +315,45 @@ while True:
     }
   },
 });
+
+Deno.test({
+  name:
+    "lomq ls (through client.functions()) against a lying server: a reply that is no list, or pages that never end, exit 1 instead of looping",
+  ignore: skipInterop,
+  async fn() {
+    const port = freePort();
+    const uri = `tcp://127.0.0.1:${port}`;
+    // First reply: 42. Every later one: the same page, with "more" always true.
+    const { child, output } = spawnPython(
+      python,
+      `
+import zmq, msgpack
+ctx = zmq.Context()
+rep = ctx.socket(zmq.REP)
+rep.bind(${JSON.stringify(uri)})
+page = {"functions": [{"name": "b", "params": [], "vararg": False}], "more": True}
+answers = 0
+while True:
+    rep.recv()
+    rep.send_multipart([b"OK", msgpack.packb(42 if answers == 0 else page)])
+    answers += 1
+`,
+    );
+    try {
+      await waitForPort(port);
+      const notList = await lomq(["ls", "--uri", uri]);
+      assert.equal(notList.code, 1, notList.stderr);
+      assert.match(notList.stderr, /the reply to lomq\.functions is not a list: not a map/);
+      const endless = await lomq(["ls", "--uri", uri]);
+      assert.equal(endless.code, 1, endless.stderr);
+      assert.match(
+        endless.stderr,
+        /the reply to lomq\.functions is not a list: names out of order/,
+      );
+      assert.equal(notList.stdout + endless.stdout, "");
+    } finally {
+      child.kill("SIGKILL");
+      await output;
+    }
+  },
+});
