@@ -4,7 +4,7 @@
 // servers without introspection.
 import assert from "node:assert/strict";
 import { Client, type FunctionInfo, RpcError } from "../mod.ts";
-import { FUNCTIONS_PAGE_SIZE } from "../src/rpc/introspection.ts";
+import { FUNCTIONS_PAGE_SIZE, type FunctionsPage } from "../src/rpc/introspection.ts";
 import {
   freePort,
   LomqProcess,
@@ -127,6 +127,11 @@ Deno.test("the TypeScript client's functions() lists exactly what can be called"
     for (const name of NOT_CALLABLE) {
       await assert.rejects(client.call(name), RpcError, name);
     }
+    // A long argument orders the names as a short one would, and costs no more.
+    const longAfter = await client.call("lomq.functions", "y".repeat(300)) as FunctionsPage;
+    assert.deepEqual(longAfter.functions.map((f) => f.name), ["\u202ertl"]);
+    const hugeAfter = await client.call("lomq.functions", "a".repeat(10_000_000)) as FunctionsPage;
+    assert.equal(hugeAfter.functions[0].name, "add");
     // The reserved name stays the host's whatever the script defines.
     assert.deepEqual(await client.call("lomq.functions", "none"), {
       functions: normalized(EXPECTED.slice(5)),

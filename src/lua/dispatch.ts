@@ -348,8 +348,13 @@ export class Dispatcher implements RequestHandler {
     if (nargs === 1) {
       engine.decoder.pushValues(T, 1);
       const type = m._lua_type(T, -1);
-      if (type === LuaType.STRING) after = latin1(api.toWire(api.toBytes(T, -1)));
-      else if (type !== LuaType.NIL) {
+      // Names past MAX_ECHOED_BYTES are never listed, so the first that many bytes of a
+      // longer argument order the names just as the whole would (and cost nothing; code
+      // pages are single-byte, so the UTF-8 of the head starts the UTF-8 of the whole).
+      if (type === LuaType.STRING) {
+        const head = api.viewString(T, -1).subarray(0, MAX_ECHOED_BYTES);
+        after = latin1(api.toWire(head).subarray(0, MAX_ECHOED_BYTES));
+      } else if (type !== LuaType.NIL) {
         return this.#fail(
           `${FUNCTIONS_METHOD}: its argument is the last name of the previous page, a string`,
         );
@@ -402,7 +407,7 @@ export class Dispatcher implements RequestHandler {
     const m = engine.m;
     const api = engine.api;
     const found: string[] = [];
-    if (!m._lua_checkstack(T, 8)) return found;
+    if (!m._lua_checkstack(T, 8)) throw new Error("Lua stack overflow listing the functions");
     m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
     const blocked = m._lua_gettop(T);
     m._lua_rawgeti(T, REGISTRY_INDEX, RIDX_GLOBALS);
@@ -446,6 +451,7 @@ export class Dispatcher implements RequestHandler {
     const api = engine.api;
     this.#debugInfo ||= m._malloc(LUA_DEBUG_SIZE);
     const ar = this.#debugInfo;
+    if (ar === 0) throw new Error("out of memory listing the functions");
     engine.getGlobal(T, local);
     m._lua_pushvalue(T, -1);
     m._lua_getinfo(T, api.cstr(">u"), ar); // pops the copy
