@@ -281,61 +281,64 @@ Deno.test("lomq ls prints signatures with unsafe names quoted and escaped; --jso
   }
 });
 
+/**
+ * Runs `fn` with the URI of a pyzmq REP server that runs `loop`, Python in which `rep` is
+ * the bound socket: a stand-in for servers other than lomq.
+ */
+async function withPyzmqServer(loop: string, fn: (uri: string) => Promise<void>): Promise<void> {
+  const port = freePort();
+  const uri = `tcp://127.0.0.1:${port}`;
+  const { child, output } = spawnPython(
+    python,
+    `import zmq, msgpack\nrep = zmq.Context().socket(zmq.REP)\nrep.bind(${
+      JSON.stringify(uri)
+    })\n${loop}`,
+  );
+  try {
+    await waitForPort(port);
+    await fn(uri);
+  } finally {
+    child.kill("SIGKILL");
+    await output;
+  }
+}
+
 Deno.test({
   name:
     "lomq ls against a server without introspection (an ERROR for unknown methods, as the original's) says so, exit 1; no server, exit 3",
   ignore: skipInterop,
-  async fn() {
-    const port = freePort();
-    const uri = `tcp://127.0.0.1:${port}`;
-    const { child, output } = spawnPython(
-      python,
+  fn: () =>
+    withPyzmqServer(
       `
-import zmq, msgpack
-ctx = zmq.Context()
-rep = ctx.socket(zmq.REP)
-rep.bind(${JSON.stringify(uri)})
 while True:
     method = msgpack.unpackb(rep.recv(), raw=False)[0]
     rep.send_multipart([b"ERROR", msgpack.packb("attempt to call a nil value (global '" + method + "')")])
 `,
-    );
-    try {
-      await waitForPort(port);
-      const [old, none] = await Promise.all([
-        lomq(["ls", "--uri", uri]),
-        lomq(["ls", "--uri", "tcp://127.0.0.1:9", "--timeout", "300"]),
-      ]);
-      assert.equal(old.code, 1, old.stderr);
-      assert.equal(old.stdout, "");
-      assert.match(
-        old.stderr,
-        /^lomq ls: the server at tcp:\/\/127\.0\.0\.1:\d+ does not support introspection: it answered lomq\.functions with ERROR "attempt to call a nil value \(global 'lomq\.functions'\)"/,
-      );
-      assert.equal(none.code, 3, none.stderr);
-      assert.match(none.stderr, /could not connect to tcp:\/\/127\.0\.0\.1:9 within 300 ms/);
-    } finally {
-      child.kill("SIGKILL");
-      await output;
-    }
-  },
+      async (uri) => {
+        const [old, none] = await Promise.all([
+          lomq(["ls", "--uri", uri]),
+          lomq(["ls", "--uri", "tcp://127.0.0.1:9", "--timeout", "300"]),
+        ]);
+        assert.equal(old.code, 1, old.stderr);
+        assert.equal(old.stdout, "");
+        assert.match(
+          old.stderr,
+          /^lomq ls: the server at tcp:\/\/127\.0\.0\.1:\d+ does not support introspection: it answered lomq\.functions with ERROR "attempt to call a nil value \(global 'lomq\.functions'\)"/,
+        );
+        assert.equal(none.code, 3, none.stderr);
+        assert.match(none.stderr, /could not connect to tcp:\/\/127\.0\.0\.1:9 within 300 ms/);
+      },
+    ),
 });
 
 Deno.test({
   name:
     "lomq ls (through client.functions()) against a lying server: a reply that is no list, or pages that never end, exit 1 instead of looping",
   ignore: skipInterop,
-  async fn() {
-    const port = freePort();
-    const uri = `tcp://127.0.0.1:${port}`;
-    // First reply: 42. Every later one: the same page, with "more" always true.
-    const { child, output } = spawnPython(
-      python,
+  // First reply: 42. Every later one: the same page, with "more" always true.
+  fn: () =>
+    withPyzmqServer(
       `
-import zmq, msgpack
-ctx = zmq.Context()
-rep = ctx.socket(zmq.REP)
-rep.bind(${JSON.stringify(uri)})
 page = {"functions": [{"name": "b", "params": [], "vararg": False}], "more": True}
 answers = 0
 while True:
@@ -343,22 +346,17 @@ while True:
     rep.send_multipart([b"OK", msgpack.packb(42 if answers == 0 else page)])
     answers += 1
 `,
-    );
-    try {
-      await waitForPort(port);
-      const notList = await lomq(["ls", "--uri", uri]);
-      assert.equal(notList.code, 1, notList.stderr);
-      assert.match(notList.stderr, /the reply to lomq\.functions is not a list: not a map/);
-      const endless = await lomq(["ls", "--uri", uri]);
-      assert.equal(endless.code, 1, endless.stderr);
-      assert.match(
-        endless.stderr,
-        /the reply to lomq\.functions is not a list: names out of order/,
-      );
-      assert.equal(notList.stdout + endless.stdout, "");
-    } finally {
-      child.kill("SIGKILL");
-      await output;
-    }
-  },
+      async (uri) => {
+        const notList = await lomq(["ls", "--uri", uri]);
+        assert.equal(notList.code, 1, notList.stderr);
+        assert.match(notList.stderr, /the reply to lomq\.functions is not a list: not a map/);
+        const endless = await lomq(["ls", "--uri", uri]);
+        assert.equal(endless.code, 1, endless.stderr);
+        assert.match(
+          endless.stderr,
+          /the reply to lomq\.functions is not a list: names out of order/,
+        );
+        assert.equal(notList.stdout + endless.stdout, "");
+      },
+    ),
 });
