@@ -37,4 +37,10 @@ export {
   type SubscriberOptions,
 } from "./src/client/subscriber.ts";
 export { createDecoder, encode, EncodeError, Float, type MapMode } from "./src/client/msgpack.ts";
+export {
+  type FunctionInfo,
+  FUNCTIONS_METHOD,
+  type FunctionsPage,
+  IntrospectionReplyError,
+} from "./src/rpc/introspection.ts";
 export type { SocketOptions } from "./src/zmtp/mod.ts";

@@ -4,6 +4,7 @@ import { Client } from "../mod.ts";
 import { decodeTagged, parseArgument, taggedToJson } from "../src/cli/json.ts";
 import { Float } from "../src/client/msgpack.ts";
 import { Histogram } from "../src/cli/histogram.ts";
+import { UsageError } from "../src/cli/args.ts";
 import config from "../deno.json" with { type: "json" };
 import {
   freePort,
@@ -89,13 +90,13 @@ Deno.test("--version prints deno.json's version; --help and every COMMAND --help
 
   const help = await lomq(["--help"]);
   assert.equal(help.code, 0);
-  for (const command of ["run", "serve", "call", "sub", "bench"]) {
+  for (const command of ["run", "serve", "call", "ls", "sub", "bench"]) {
     assert.match(help.stdout, new RegExp(`^  ${command} `, "m"), `${command} is listed`);
   }
   const helps = await Promise.all(
-    ["run", "serve", "call", "sub", "bench"].map((command) => lomq([command, "--help"])),
+    ["run", "serve", "call", "ls", "sub", "bench"].map((command) => lomq([command, "--help"])),
   );
-  for (const [i, command] of ["run", "serve", "call", "sub", "bench"].entries()) {
+  for (const [i, command] of ["run", "serve", "call", "ls", "sub", "bench"].entries()) {
     assert.equal(helps[i].code, 0, command);
     assert.match(helps[i].stdout, new RegExp(`^Usage: lomq ${command} `), command);
     assert.match(helps[i].stdout, /\nExamples:\n {2}lomq /, command);
@@ -117,6 +118,8 @@ Deno.test("an unknown command or option is one line naming the nearest valid one
     ],
     [["bench", "--pipelin", "4"], /unknown option '--pipelin' \(did you mean '--pipeline'\?\)/],
     [["sub", "--cuont=3"], /unknown option '--cuont' \(did you mean '--count'\?\)/],
+    [["ls", "--josn"], /unknown option '--josn' \(did you mean '--json'\?\)/],
+    [["ls", "extra"], /unexpected argument 'extra'/],
     [
       ["serve", "x.lua", "--rcp", "tcp://127.0.0.1:1"],
       /unknown option '--rcp' \(did you mean '--rpc'\?\)/,
@@ -127,11 +130,20 @@ Deno.test("an unknown command or option is one line naming the nearest valid one
     [["call", "--uri", "http://x", "add"], /endpoint|transport|http/i],
     [["call", "echo", "[1,"], /argument '\[1,' is not valid JSON/],
     [["call", "echo", "123456789012345678901234"], /does not fit in 64 bits/],
+    [["call", "echo", "18446744073709551616"], /integer 18446744073709551616 does not fit/],
+    [["call", "echo", "1E400"], /number 1E400 is too large for a float64.*"\$float": "Infinity"/],
+    [["call", "echo", "-1E400"], /number -1E400 is too large.*"\$float": "-Infinity"/],
+    [["call", "echo", "[1, 1e-400]"], /number 1e-400 is too small for a float64/],
     [["bench", "--duration", "1", "--requests", "5"], /not both/],
     [["bench", "--args", "{}"], /--args must be a JSON array/],
     [["serve"], /missing the SCRIPT\.lua/],
   ];
-  const results = await Promise.all(cases.map(([args]) => lomq(args)));
+  // In batches: two dozen deno processes starting at once contend for node_modules' lock,
+  // and one that waits long prints "Blocking waiting for file lock" on stderr.
+  const results: Awaited<ReturnType<typeof lomq>>[] = [];
+  for (let i = 0; i < cases.length; i += 8) {
+    results.push(...await Promise.all(cases.slice(i, i + 8).map(([args]) => lomq(args))));
+  }
   results.forEach((out, i) => {
     const [args, pattern] = cases[i];
     assert.equal(out.code, 2, `${args.join(" ")}: ${out.stderr}`);
@@ -477,6 +489,17 @@ Deno.test("arguments: number literals keep int/float, bare words are strings, $b
   assert.equal(parseArgument("-0"), 0);
   assert.equal(parseArgument("9223372036854775807"), 9223372036854775807n);
   assert.equal(parseArgument("18446744073709551615"), 18446744073709551615n);
+  assert.equal(parseArgument("-9223372036854775808"), -9223372036854775808n);
+  assert.deepEqual(parseArgument("1.7976931348623157e308"), new Float(Number.MAX_VALUE));
+  assert.deepEqual(parseArgument("5e-324"), new Float(Number.MIN_VALUE));
+  assert.deepEqual(parseArgument("0e-400"), new Float(0));
+  assert.deepEqual(parseArgument("-0.0"), new Float(-0));
+  for (const text of ["1E400", "-1e309", "[1.8e308]", '{"$float": 1e400}', "1e-400", "-2.5E-999"]) {
+    assert.throws(() => parseArgument(text), UsageError, text);
+  }
+  for (const text of ["18446744073709551616", "-9223372036854775809"]) {
+    assert.throws(() => parseArgument(text), /does not fit in 64 bits/, text);
+  }
   assert.equal(parseArgument("hello"), "hello");
   assert.equal(parseArgument(""), "");
   assert.equal(parseArgument("1.2.3"), "1.2.3");

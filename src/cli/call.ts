@@ -12,6 +12,7 @@ import {
   flag,
   numberOption,
   type OptionSpec,
+  type ParsedArgs,
   runCommand,
   stringOption,
   UsageError,
@@ -33,7 +34,9 @@ Calls METHOD(ARG...) on a lomq or LuaOverMQ server and prints the result as JSON
 
 Each ARG is JSON: 1 is an integer, 1.0 a float, "text" or a bare word a string,
 [1, 2] an array, {"a": 1} a map. Binary is {"$bin": "<base64>"}. Put -- before
-arguments that start with a dash but are not numbers.
+arguments that start with a dash but are not numbers. A number is sent as written
+or refused: an integer beyond 64 bits, or a float beyond float64 (1E400 would be
+Infinity; write {"$float": "Infinity"} to mean it) is a usage error.
 
 The result prints as one line of JSON. Integers are exact (also beyond 2^53),
 floats show a decimal point (100.0), binary prints as {"$bin": "<base64>"}.
@@ -54,29 +57,40 @@ Examples:
 Exit codes: 0 the call returned, 1 the server answered ERROR (its message on
 stderr), 2 usage error, 3 no reply in time or no connection to the server.`;
 
-const SPECS: OptionSpec[] = [
+/** The options of every command that calls a server: `--uri` and `--timeout`. */
+export const CLIENT_SPECS: readonly OptionSpec[] = [
   { name: "uri", short: "u", takesValue: true },
   { name: "timeout", short: "t", takesValue: true },
-  { name: "msgpack-hex", takesValue: false },
 ];
+
+const SPECS: OptionSpec[] = [...CLIENT_SPECS, { name: "msgpack-hex", takesValue: false }];
+
+/**
+ * A client for `--uri` (default {@linkcode DEFAULT_RPC_URI}) with `--timeout` (default
+ * `defaultTimeoutMs`); a malformed endpoint is a {@linkcode UsageError}.
+ */
+export function clientFromOptions(
+  parsed: ParsedArgs,
+  defaultTimeoutMs: number,
+): { uri: string; client: Client } {
+  const uri = stringOption(parsed, "uri", DEFAULT_RPC_URI);
+  const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
+    defaultTimeoutMs;
+  try {
+    return { uri, client: new Client(uri, { timeoutMs }) };
+  } catch (error) {
+    if (error instanceof ZmqError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 /** Runs `lomq call`; returns the exit code. */
 export function call(args: string[]): Promise<number> {
   return runCommand({ name: "call", help: CALL_HELP, specs: SPECS }, args, async (parsed) => {
-    const uri = stringOption(parsed, "uri", DEFAULT_RPC_URI);
-    const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
-      DEFAULT_CALL_TIMEOUT_MS;
     const [method, ...rawArgs] = parsed.positionals;
     if (method === undefined) throw new UsageError("missing the METHOD to call");
     const callArgs = rawArgs.map(parseArgument);
-
-    let client: Client;
-    try {
-      client = new Client(uri, { timeoutMs });
-    } catch (error) {
-      if (error instanceof ZmqError) throw new UsageError(error.message);
-      throw error;
-    }
+    const { client } = clientFromOptions(parsed, DEFAULT_CALL_TIMEOUT_MS);
     try {
       const reply = await client.request(method, callArgs);
       if (!reply.ok) {

@@ -3,7 +3,9 @@
  *
  * Arguments (`lomq call`): each is JSON, and a bare word that is not JSON is a string.
  * A number written with a `.` or an exponent is sent as a float (`1.0`), one without as
- * an integer (`1`), exactly even beyond 2^53.
+ * an integer (`1`), exactly even beyond 2^53. What cannot be sent as written is refused
+ * rather than changed: an integer beyond 64 bits, a float beyond float64's range (`1E400`
+ * would be Infinity) or a nonzero one below it (`1e-400` would be 0).
  *
  * Results (`lomq call`, `lomq sub`): integers print exactly, floats always show that
  * they are floats (`100.0`), and what JSON has no form for uses a one-key object:
@@ -72,7 +74,7 @@ function revive(_key: string, value: unknown, context?: { source?: string }): un
 function reviveNumber(value: number, source: string | undefined): unknown {
   // Without the source text (an engine lacking JSON.parse source access) the type is a guess.
   if (source === undefined) return Number.isInteger(value) ? value : new Float(value);
-  if (/[.eE]/.test(source)) return new Float(value);
+  if (/[.eE]/.test(source)) return reviveFloatLiteral(value, source);
   // `-0` written without a point is the integer 0 (the encoder sends -0 as a float).
   if (Number.isSafeInteger(value)) return value === 0 ? 0 : value;
   const exact = BigInt(source);
@@ -82,6 +84,28 @@ function reviveNumber(value: number, source: string | undefined): unknown {
     );
   }
   return exact;
+}
+
+/**
+ * A float literal, refused where float64 would silently change what it says: past the
+ * largest float64 it would become Infinity, and a nonzero literal below the smallest
+ * subnormal would become 0. (Rounding within float64's range is what a float is.)
+ */
+function reviveFloatLiteral(value: number, source: string): Float {
+  if (!Number.isFinite(value)) {
+    const sign = source.trim().startsWith("-") ? "-" : "";
+    throw new UsageError(
+      `number ${source} is too large for a float64 (the largest is about 1.8e308); ` +
+        `to send ${sign}Infinity, write {"$float": "${sign}Infinity"}`,
+    );
+  }
+  if (value === 0 && /[1-9]/.test(source.split(/[eE]/)[0])) {
+    throw new UsageError(
+      `number ${source} is too small for a float64 and would arrive as 0.0 ` +
+        `(the smallest above 0 is about 4.9e-324)`,
+    );
+  }
+  return new Float(value);
 }
 
 function reviveFloat(inner: unknown): Float {

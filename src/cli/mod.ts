@@ -7,6 +7,7 @@
 import { nearest } from "./args.ts";
 import { bench, BENCH_HELP } from "./bench.ts";
 import { call, CALL_HELP } from "./call.ts";
+import { ls, LS_HELP } from "./ls.ts";
 import { run, RUN_HELP } from "./run.ts";
 import { serve, SERVE_HELP } from "./serve.ts";
 import { sub, SUB_HELP } from "./sub.ts";
@@ -39,6 +40,11 @@ export const COMMANDS: Record<string, Command> = {
     help: CALL_HELP,
     main: call,
   },
+  ls: {
+    summary: "list the functions a server lets clients call",
+    help: LS_HELP,
+    main: ls,
+  },
   sub: {
     summary: "print what a publisher sends, one JSON line per message",
     help: SUB_HELP,
@@ -66,6 +72,7 @@ Options:
 Examples:
   lomq examples/hello.lua                 run a script
   lomq serve examples/prices.lua          serve a script's functions on tcp://127.0.0.1:8004
+  lomq ls                                 list them: add(a, b) ...
   lomq call add 1 2                       call one of them: prints 3
   lomq sub quotes.                        print what a script publishes on tcp://127.0.0.1:8005
   lomq bench --clients 4 --duration 10    load a server and report RPS and latency`;

@@ -22,6 +22,12 @@
 import { createSocket, type Frames, type Socket, type SocketOptions } from "../zmtp/mod.ts";
 import { createDecoder, encodeRequest, type MapMode } from "./msgpack.ts";
 import { parseCallReply, requestFrames } from "../rpc/wire.ts";
+import {
+  type FunctionInfo,
+  FUNCTIONS_METHOD,
+  IntrospectionReplyError,
+  parseFunctionsPage,
+} from "../rpc/introspection.ts";
 
 /** Default endpoint of a LuaOverMQ RPC server. */
 export const DEFAULT_RPC_URI = "tcp://127.0.0.1:8004";
@@ -184,6 +190,49 @@ export class Client {
   }
 
   /**
+   * The functions the server lets clients call, sorted by name, with their parameter
+   * names and whether they take `...` (the reserved method `lomq.functions`, every page of
+   * it). Rejects with {@linkcode RpcError} when the server has no introspection (the
+   * original LuaOverMQ answers `ERROR`, as for any unknown method), with
+   * {@linkcode IntrospectionReplyError} when its answer is not a function list. The
+   * timeout applies to each page.
+   *
+   * ```ts
+   * import { Client } from "../../mod.ts";
+   * await using client = new Client("tcp://127.0.0.1:8004");
+   * for (const f of await client.functions()) console.log(f.name, f.params, f.vararg);
+   * ```
+   */
+  async functions(options: CallOptions = {}): Promise<FunctionInfo[]> {
+    const all: FunctionInfo[] = [];
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const args = after === undefined ? [] : [bytesOrText(after)];
+      const reply = await this.request(FUNCTIONS_METHOD, args, options);
+      const value = decodeObjects(reply.payload);
+      if (!reply.ok) throw new RpcError(FUNCTIONS_METHOD, value);
+      const page = parseFunctionsPage(value);
+      for (const info of page.functions) {
+        // Names strictly increase, so a server cannot keep the loop going with old ones.
+        const name = nameBytes(info.name);
+        if (after !== undefined && compareBytes(name, after) <= 0) {
+          throw new IntrospectionReplyError(
+            `the reply to ${FUNCTIONS_METHOD} is not a list: names out of order`,
+          );
+        }
+        after = name;
+        all.push(info);
+      }
+      if (all.length > MAX_FUNCTIONS_LISTED) {
+        throw new IntrospectionReplyError(
+          `the server lists more than ${MAX_FUNCTIONS_LISTED} functions; stopped reading`,
+        );
+      }
+      if (!page.more || page.functions.length === 0) return all;
+    }
+  }
+
+  /**
    * Sends one request and resolves with the reply undecoded (an `ERROR` reply resolves
    * too). Rejects only for a timeout, an abort, a closed client or an unencodable value.
    */
@@ -287,6 +336,33 @@ export class Client {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Bounds what {@linkcode Client.functions} keeps from a server that never ends its list. */
+const MAX_FUNCTIONS_LISTED = 1_000_000;
+
+/** Replies of `lomq.functions` are read with plain-object maps, whatever the client's mode. */
+const decodeObjects = createDecoder("object");
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+function nameBytes(name: string | Uint8Array): Uint8Array {
+  return typeof name === "string" ? utf8.encode(name) : name;
+}
+
+/** A name sent back as it came: a str when it is UTF-8, else bin. */
+function bytesOrText(bytes: Uint8Array): string | Uint8Array {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 
 function describePayload(payload: unknown): string {

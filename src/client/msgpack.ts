@@ -13,7 +13,10 @@
  * @module
  */
 
-import { Unpackr } from "msgpackr";
+// The pure-JS entry: msgpackr's main entry loads its optional native extension, for which
+// Deno asks a terminal user for ffi permission (and the extension's build script, which
+// deno.json's allowScripts denies, would otherwise be reported on every fresh install).
+import { Unpackr } from "msgpackr/unpack";
 import { MsgpackWriter } from "../msgpack/writer.ts";
 
 /** A number that is sent as a msgpack float64 even when it is integral. */

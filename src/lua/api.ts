@@ -88,6 +88,8 @@ export interface LuaModule {
   _luaL_checkudata(L: LuaState, arg: number, name: number): number;
   _luaL_checktype(L: LuaState, arg: number, type: number): void;
   _luaL_where(L: LuaState, level: number): void;
+  _lua_getinfo(L: LuaState, what: number, ar: number): number;
+  _lua_getlocal(L: LuaState, ar: number, n: number): number;
   _lua_concat(L: LuaState, n: number): void;
   _lua_copy(L: LuaState, from: number, to: number): void;
 
@@ -265,6 +267,13 @@ export class LuaApi {
     const text = decoder.decode(this.toWire(this.m.HEAPU8.subarray(ptr, ptr + len)));
     this.m._lua_settop(L, -2);
     return text;
+  }
+
+  /** A copy of the NUL-terminated C string at `ptr` (names Lua hands out, like a local's). */
+  cString(ptr: number): Uint8Array {
+    const heap = this.m.HEAPU8;
+    const end = heap.indexOf(0, ptr);
+    return heap.slice(ptr, end < 0 ? ptr : end);
   }
 
   /** Pops `n` values. */

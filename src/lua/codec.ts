@@ -460,9 +460,28 @@ export class Encoder {
     this.#out.arrayHeader(n);
   }
 
+  /** Writes a map header for `n` pairs. */
+  mapHeader(n: number): void {
+    this.#out.mapHeader(n);
+  }
+
+  /** Writes a msgpack boolean. */
+  boolean(value: boolean): void {
+    this.#out.boolean(value);
+  }
+
   /** Writes a JS string as msgpack str. */
   text(s: string): void {
     this.#out.str(textEncoder.encode(s));
+  }
+
+  /** Writes the bytes of a Lua string as a Lua string value is written (see {@link value}). */
+  string(bytes: Uint8Array): void {
+    const api = this.#api;
+    const out = this.#out;
+    // With a code page every Lua string is text in it, and leaves as UTF-8 str.
+    if (api.codePage !== undefined) return out.str(api.codePage.toUtf8(bytes));
+    return isUtf8(bytes) ? out.str(bytes) : out.bin(bytes);
   }
 
   /** Writes the Lua value at `idx` of `L`. Throws CodecError on a cycle or deep nesting. */
@@ -481,12 +500,8 @@ export class Encoder {
           return out.int64(m._lua_tointegerx(L, idx, 0));
         }
         return out.float64(m._lua_tonumberx(L, idx, 0));
-      case LuaType.STRING: {
-        const bytes = api.viewString(L, idx);
-        // With a code page every Lua string is text in it, and leaves as UTF-8 str.
-        if (api.codePage !== undefined) return out.str(api.codePage.toUtf8(bytes));
-        return isUtf8(bytes) ? out.str(bytes) : out.bin(bytes);
-      }
+      case LuaType.STRING:
+        return this.string(api.viewString(L, idx));
       case LuaType.TABLE:
         return this.#table(L, m._lua_absindex(L, idx));
       default:

@@ -20,9 +20,14 @@ import { type LuaState, LuaStatus, LuaType, MULTRET, REGISTRY_INDEX, RIDX_GLOBAL
 import { CodecError } from "./codec.ts";
 import type { HostThread, LuaEngine } from "./engine.ts";
 import type { Frames } from "../zmtp/mod.ts";
-import { latin1 } from "../zmtp/frame.ts";
+import { ascii, latin1 } from "../zmtp/frame.ts";
 import { errorReply, MAX_ECHOED_BYTES, quoteInput, STATUS_ERROR, STATUS_OK } from "../rpc/wire.ts";
 import type { RequestHandler } from "../rpc/server.ts";
+import {
+  FUNCTIONS_METHOD,
+  FUNCTIONS_PAGE_BYTES,
+  FUNCTIONS_PAGE_SIZE,
+} from "../rpc/introspection.ts";
 import { log } from "../log.ts";
 
 const encoder = new TextEncoder();
@@ -31,15 +36,28 @@ const textDecoder = new TextDecoder();
 /** Global names clients can never call, whatever they hold: the script's lifecycle. */
 export const LIFECYCLE_NAMES: readonly string[] = ["main", "OnInit", "OnStop"];
 const LIFECYCLE_BYTES = LIFECYCLE_NAMES.map((name) => encoder.encode(name));
+const FUNCTIONS_METHOD_BYTES = encoder.encode(FUNCTIONS_METHOD);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function isLifecycleName(name: Uint8Array): boolean {
-  outer: for (const reserved of LIFECYCLE_BYTES) {
-    if (reserved.length !== name.length) continue;
-    for (let i = 0; i < name.length; i++) if (reserved[i] !== name[i]) continue outer;
-    return true;
-  }
+  for (const reserved of LIFECYCLE_BYTES) if (sameBytes(reserved, name)) return true;
   return false;
 }
+
+/**
+ * Size of Lua 5.4's `lua_Debug` on wasm32 (4-byte int, pointer and size_t), and the
+ * offsets of the `u` fields: `event`, `name`, `namewhat`, `what`, `source` and `srclen`
+ * take 24 bytes, `currentline`, `linedefined`, `lastlinedefined` 12 more, then `nups`,
+ * `nparams`, `isvararg` one byte each; `short_src[60]` and `i_ci` follow.
+ */
+const LUA_DEBUG_SIZE = 108;
+const LUA_DEBUG_NPARAMS = 37;
+const LUA_DEBUG_ISVARARG = 38;
 
 /**
  * Lua that lists every Lua function reachable from the globals and the registry before the
@@ -72,7 +90,8 @@ return blocked`;
  * `publish` of `lomq serve --pub`), never `main`, `OnInit` or `OnStop` (by name, and by
  * value under any other name they had once the script was loaded), never a name longer
  * than {@linkcode MAX_ECHOED_BYTES} bytes. {@linkcode Dispatcher.expose} narrows it to a
- * list of names.
+ * list of names. The reserved method `lomq.functions` (src/rpc/introspection.ts) is
+ * answered before any lookup, by the same rules: it lists what a call would accept.
  */
 export class Dispatcher implements RequestHandler {
   readonly #engine: LuaEngine;
@@ -90,6 +109,8 @@ export class Dispatcher implements RequestHandler {
   readonly #lateReplies = new Map<HostThread, Frames>();
   readonly #entryPtr: number;
   readonly #continuationPtr: number;
+  /** A `lua_Debug` for listing functions, allocated on first use. */
+  #debugInfo = 0;
 
   constructor(engine: LuaEngine) {
     this.#engine = engine;
@@ -273,6 +294,8 @@ export class Dispatcher implements RequestHandler {
         );
       }
       engine.running!.callName = name;
+      // Before any lookup: no global of the script can stand in for it.
+      if (sameBytes(name, FUNCTIONS_METHOD_BYTES)) return this.#listFunctions(T, count - 1);
       if (!this.#lookup(T, name, engine.api.toLocal(name))) {
         return this.#fail(`function '${quoteInput(name)}' not found`);
       }
@@ -290,21 +313,183 @@ export class Dispatcher implements RequestHandler {
    * script's code page, or returns false.
    */
   #lookup(T: LuaState, name: Uint8Array, local: Uint8Array): boolean {
+    if (!this.#callableName(name, local)) return false;
+    this.#engine.getGlobal(T, local);
+    if (this.#callableValue(T)) return true;
+    this.#engine.m._lua_settop(T, -2);
+    return false;
+  }
+
+  /**
+   * The rules by name: whether a global named `name` (as sent) and `local` (in the
+   * script's code page) may be called, whatever it holds.
+   */
+  #callableName(name: Uint8Array, local: Uint8Array): boolean {
     if (name.length > MAX_ECHOED_BYTES || isLifecycleName(name)) return false;
+    if (sameBytes(name, FUNCTIONS_METHOD_BYTES)) return false; // answered by the host
     if (this.#exposed !== undefined && !this.#exposed.has(latin1(local))) return false;
     if (this.#narrowed !== undefined && !this.#narrowed.has(latin1(name))) return false;
+    return true;
+  }
+
+  /**
+   * The rules by value: whether the value on top of `T` is a function clients may call (a
+   * Lua function, not one of the host's nor a lifecycle function). Leaves the stack as it was.
+   * `blockedAt`: where the table of blocked functions is on the stack, when pushed already.
+   */
+  #callableValue(T: LuaState, blockedAt = 0): boolean {
+    const m = this.#engine.m;
+    if (m._lua_type(T, -1) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) return false;
+    if (blockedAt === 0) {
+      m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
+      m._lua_pushvalue(T, -2);
+      m._lua_rawget(T, -2);
+      const blocked = m._lua_toboolean(T, -1) !== 0;
+      m._lua_settop(T, -3);
+      return !blocked;
+    }
+    m._lua_pushvalue(T, -1);
+    m._lua_rawget(T, blockedAt);
+    const blocked = m._lua_toboolean(T, -1) !== 0;
+    m._lua_settop(T, -2);
+    return !blocked;
+  }
+
+  /**
+   * Answers {@linkcode FUNCTIONS_METHOD}: one page of the callable globals, sorted by
+   * name, after the name given as the one argument (if any). Returns -1 (answered).
+   */
+  #listFunctions(T: LuaState, nargs: number): number {
     const engine = this.#engine;
     const m = engine.m;
-    if (engine.getGlobal(T, local) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) {
-      m._lua_settop(T, -2);
-      return false;
+    const api = engine.api;
+    if (nargs > 1) {
+      return this.#fail(
+        `${FUNCTIONS_METHOD} takes at most one argument, the last name of the previous page; ` +
+          `got ${nargs}`,
+      );
     }
+    let after: string | undefined;
+    if (nargs === 1) {
+      engine.decoder.pushValues(T, 1);
+      const type = m._lua_type(T, -1);
+      // Names past MAX_ECHOED_BYTES are never listed, so the first that many bytes of a
+      // longer argument order the names just as the whole would (and cost nothing; code
+      // pages are single-byte, so the UTF-8 of the head starts the UTF-8 of the whole).
+      if (type === LuaType.STRING) {
+        const head = api.viewString(T, -1).subarray(0, MAX_ECHOED_BYTES);
+        after = latin1(api.toWire(head).subarray(0, MAX_ECHOED_BYTES));
+      } else if (type !== LuaType.NIL) {
+        return this.#fail(
+          `${FUNCTIONS_METHOD}: its argument is the last name of the previous page, a string`,
+        );
+      }
+      m._lua_settop(T, -2);
+    }
+    engine.decoder.finish();
+
+    // Byte strings sort in byte order, and the default sort is the fastest there is.
+    const names = this.#callableGlobals(T, after).sort();
+    const page: { local: Uint8Array; params: Uint8Array[]; vararg: boolean }[] = [];
+    let bytes = 0;
+    for (const name of names) {
+      if (page.length === FUNCTIONS_PAGE_SIZE) break;
+      const local = api.toLocal(ascii(name));
+      const entry = this.#signature(T, local);
+      const size = 32 + local.length + entry.params.reduce((sum, p) => sum + p.length + 2, 0);
+      if (page.length > 0 && bytes + size > FUNCTIONS_PAGE_BYTES) break;
+      bytes += size;
+      page.push({ local, ...entry });
+    }
+
+    const out = engine.encoder;
+    out.reset();
+    out.mapHeader(2);
+    out.text("functions");
+    out.arrayHeader(page.length);
+    for (const { local, params, vararg } of page) {
+      out.mapHeader(3);
+      out.text("name");
+      out.string(local);
+      out.text("params");
+      out.arrayHeader(params.length);
+      for (const param of params) out.string(param);
+      out.text("vararg");
+      out.boolean(vararg);
+    }
+    out.text("more");
+    out.boolean(page.length < names.length);
+    this.#reply = [STATUS_OK, out.view()];
+    return -1;
+  }
+
+  /**
+   * The names (as clients send them, as byte strings) of every global clients may call
+   * whose name sorts after `after`.
+   */
+  #callableGlobals(T: LuaState, after: string | undefined): string[] {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    const found: string[] = [];
+    if (!m._lua_checkstack(T, 8)) throw new Error("Lua stack overflow listing the functions");
     m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
-    m._lua_pushvalue(T, -2);
-    m._lua_rawget(T, -2);
-    const blocked = m._lua_toboolean(T, -1) !== 0;
-    m._lua_settop(T, blocked ? -4 : -3);
-    return !blocked;
+    const blocked = m._lua_gettop(T);
+    m._lua_rawgeti(T, REGISTRY_INDEX, RIDX_GLOBALS);
+    const globals = blocked + 1;
+    m._lua_pushnil(T);
+    while (m._lua_next(T, globals) !== 0) {
+      if (m._lua_type(T, -2) === LuaType.STRING && this.#callableValue(T, blocked)) {
+        const view = api.viewString(T, -2);
+        if (api.codePage === undefined) {
+          // The name is sent as it is: decided on the view, nothing copied.
+          if (view.length <= MAX_ECHOED_BYTES) {
+            const key = latin1(view);
+            if ((after === undefined || key > after) && this.#callableName(view, view)) {
+              found.push(key);
+            }
+          }
+        } else {
+          const local = view.slice();
+          const name = api.toWire(local);
+          // A name whose code-page form does not come back from its UTF-8 cannot be called.
+          if (sameBytes(api.toLocal(name), local) && this.#callableName(name, local)) {
+            const key = latin1(name);
+            if (after === undefined || key > after) found.push(key);
+          }
+        }
+      }
+      m._lua_settop(T, -2);
+    }
+    m._lua_settop(T, -3);
+    return found;
+  }
+
+  /**
+   * The parameter names and `...` of global function `local`, from its debug information
+   * through the C API (`lua_getinfo`, `lua_getlocal`): the script's `debug` table, which it
+   * may have replaced, plays no part.
+   */
+  #signature(T: LuaState, local: Uint8Array): { params: Uint8Array[]; vararg: boolean } {
+    const engine = this.#engine;
+    const m = engine.m;
+    const api = engine.api;
+    this.#debugInfo ||= m._malloc(LUA_DEBUG_SIZE);
+    const ar = this.#debugInfo;
+    if (ar === 0) throw new Error("out of memory listing the functions");
+    engine.getGlobal(T, local);
+    m._lua_pushvalue(T, -1);
+    m._lua_getinfo(T, api.cstr(">u"), ar); // pops the copy
+    const nparams = m.HEAPU8[ar + LUA_DEBUG_NPARAMS];
+    const vararg = m.HEAPU8[ar + LUA_DEBUG_ISVARARG] !== 0;
+    const params: Uint8Array[] = [];
+    for (let i = 1; i <= nparams; i++) {
+      // With no activation record, the parameters of the function on top of the stack.
+      const ptr = m._lua_getlocal(T, 0, i);
+      params.push(ptr === 0 ? encoder.encode(`arg${i}`) : api.cString(ptr));
+    }
+    m._lua_settop(T, -2);
+    return { params, vararg };
   }
 
   /** Encodes the reply of a finished call (`status` of its pcall); returns 0 results. */

@@ -436,7 +436,7 @@ export interface FuzzCase {
   expectError?: RegExp;
 }
 
-/** Functions of tests/fixtures/fuzz.lua clients may call. */
+/** Functions of tests/fixtures/fuzz.lua clients may call, and the reserved lomq.functions. */
 const CALLABLE = [
   "add",
   "add",
@@ -451,6 +451,7 @@ const CALLABLE = [
   "pack",
   "concat",
   "nested",
+  "lomq.functions", // the host's: any arguments get a list or a clear ERROR
 ];
 /** Names that must always answer "not found": the standard library, aliases, lifecycle. */
 const REFUSED = [
