@@ -326,7 +326,7 @@ class Reloader {
     }
     this.#versions.replace(loaded.host);
     this.#watcher.watch(loaded.host.files);
-    const count = loaded.host.bindings.dispatcher.callableNames().length;
+    const count = loaded.host.bindings.dispatcher.callableCount();
     errorLine(`lomq serve: reloaded ${name} (${count} function${count === 1 ? "" : "s"})`);
   }
 }

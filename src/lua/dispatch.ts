@@ -31,7 +31,6 @@ import {
 import { log } from "../log.ts";
 
 const encoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 /** Global names clients can never call, whatever they hold: the script's lifecycle. */
 export const LIFECYCLE_NAMES: readonly string[] = ["main", "OnInit", "OnStop"];
@@ -180,28 +179,9 @@ export class Dispatcher implements RequestHandler {
     this.#narrowed = new Set(names.map((name) => latin1(encoder.encode(name))));
   }
 
-  /** The global names clients may call now (as sent on the wire), sorted. */
-  callableNames(): string[] {
-    const engine = this.#engine;
-    const m = engine.m;
-    const api = engine.api;
-    const L = engine.L;
-    const names: Uint8Array[] = [];
-    m._lua_rawgeti(L, REGISTRY_INDEX, RIDX_GLOBALS);
-    m._lua_pushnil(L);
-    while (m._lua_next(L, -2)) {
-      if (m._lua_type(L, -2) === LuaType.STRING) names.push(api.toBytes(L, -2));
-      m._lua_settop(L, -2);
-    }
-    m._lua_settop(L, -2);
-    const callable: string[] = [];
-    for (const local of names) {
-      const wire = api.toWire(local).slice();
-      if (!this.#lookup(L, wire, local)) continue;
-      m._lua_settop(L, -2);
-      callable.push(textDecoder.decode(wire));
-    }
-    return callable.sort();
+  /** How many global functions clients may call now (what `lomq.functions` would list). */
+  callableCount(): number {
+    return this.#callableGlobals(this.#engine.L, undefined).length;
   }
 
   /** Serves one request body; see {@linkcode RequestHandler.handle}. */
