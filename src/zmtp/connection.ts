@@ -9,12 +9,11 @@
 import {
   ascii,
   decodeCommand,
-  decodeProperties,
   EMPTY,
   encodeCommand,
   encodeMessage,
   encodePing,
-  encodeReady,
+  encodeProperties,
   FLAG_COMMAND,
   FLAG_MORE,
   FrameReader,
@@ -23,6 +22,9 @@ import {
   ProtocolError,
 } from "./frame.ts";
 import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
+import { HandshakeRefused, type Mechanism, NullMechanism } from "./mechanism.ts";
+import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
+import { createMechanism, usesCurve } from "./security.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
 import type { Queue } from "./queue.ts";
@@ -98,8 +100,9 @@ const BATCH_BYTES = 64 * 1024;
 const WRITE_BUFFER_MIN = 1024;
 const WRITE_BUFFER_KEEP = 4 * 1024;
 
-const GREETING = buildGreeting();
 const PING = encodePing(0);
+// The mechanism of a connection whose own is still being set up (see start()).
+const PLACEHOLDER: Mechanism = new NullMechanism(EMPTY);
 const IDENTITY_TYPES: ReadonlySet<SocketType> = new Set(["REQ", "DEALER", "ROUTER"]);
 
 /** Human-readable reason for an I/O failure (Deno errors carry terse OS texts). */
@@ -149,6 +152,11 @@ export class Connection<T> {
   #opts: ResolvedOptions;
   #handler: ConnectionHandler<T>;
   #reader: FrameReader;
+  // The security mechanism (NULL, PLAIN, CURVE); #secure once an encrypting one is set up.
+  #mechanism: Mechanism = PLACEHOLDER;
+  #secure = false;
+  // Pending while the crypto library loads (the first CURVE connection of the process).
+  #loading: Promise<void> | null = null;
   #state = State.Greeting;
   #parts: Uint8Array[] = [];
   #partsSize = 0;
@@ -187,6 +195,23 @@ export class Connection<T> {
     this.#reader = new FrameReader(this.#opts.maxMessageSize);
   }
 
+  /** The metadata we announce (READY, or INITIATE/READY of PLAIN and CURVE). */
+  #metadata(): [string, Uint8Array][] {
+    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
+    const identity = this.#opts.identity;
+    if (
+      identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)
+    ) {
+      props.push(["Identity", identity]);
+    }
+    return props;
+  }
+
+  /** Who the peer is by its security mechanism (CURVE public key, PLAIN user), or "". */
+  get peerName(): string {
+    return this.#mechanism.peerName;
+  }
+
   /** True once the handshake completed and until the connection closes. */
   get isOpen(): boolean {
     return this.#state === State.Open;
@@ -219,24 +244,13 @@ export class Connection<T> {
   }
 
   /**
-   * Sends our greeting and READY at once (waiting for the peer's greeting first deadlocks
-   * against libzmq) and starts reading.
+   * Sends our greeting and the mechanism's first command (NULL's READY, a client's HELLO) at
+   * once (waiting for the peer's greeting first deadlocks against libzmq) and starts reading.
    */
   start(): void {
-    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
-    const identity = this.#opts.identity;
-    if (
-      identity !== undefined && identity.length > 0 && IDENTITY_TYPES.has(this.#config.socketType)
-    ) {
-      props.push(["Identity", identity]);
-    }
-    // One chunk, so that the handshake needs no copy buffer.
-    const ready = encodeReady(props);
-    const hello = new Uint8Array(GREETING.length + ready.length);
-    hello.set(GREETING);
-    hello.set(ready, GREETING.length);
-    this.#control.push(hello);
-    this.kick();
+    const loading = usesCurve(this.#opts) ? loadCurve() : null;
+    if (loading === null) this.#greet();
+    else this.#loading = loading.then(() => this.#greet(), (err) => this.#fail(err));
     const timeout = this.#opts.handshakeTimeoutMs;
     if (timeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
@@ -250,16 +264,46 @@ export class Connection<T> {
     this.#readDone = this.#readLoop();
   }
 
+  #greet(): void {
+    if (this.#state === State.Closed) return;
+    let mechanism: Mechanism;
+    let parts: Uint8Array[];
+    try {
+      mechanism = createMechanism(this.#opts, encodeProperties(this.#metadata()));
+      parts = [buildGreeting(mechanism.name, mechanism.asServer), ...mechanism.greet()];
+    } catch (err) {
+      this.close(`cannot start the handshake: ${(err as Error).message}`, "dropped");
+      return;
+    }
+    this.#mechanism = mechanism;
+    // One chunk, so that the handshake needs no copy buffer.
+    let size = 0;
+    for (const part of parts) size += part.length;
+    const hello = new Uint8Array(size);
+    let pos = 0;
+    for (const part of parts) {
+      hello.set(part, pos);
+      pos += part.length;
+    }
+    this.#control.push(hello);
+    this.kick();
+  }
+
+  /** Queues a command (SUBSCRIBE, PING...) after the handshake, sealed if the mechanism encrypts. */
+  #queueCommand(command: Uint8Array): void {
+    this.#control.push(this.#secure ? this.#mechanism.seal(command) : command);
+  }
+
   /** Queues a subscription for the peer: a command for ZMTP 3.1, a 1/0-prefixed message for 3.0. */
   sendSubscription(subscribe: boolean, prefix: Uint8Array): void {
     if (this.#state === State.Closed) return;
     if (this.peerMinor >= 1) {
-      this.#control.push(encodeCommand(subscribe ? "SUBSCRIBE" : "CANCEL", prefix));
+      this.#queueCommand(encodeCommand(subscribe ? "SUBSCRIBE" : "CANCEL", prefix));
     } else {
       const body = new Uint8Array(prefix.length + 1);
       body[0] = subscribe ? 1 : 0;
       body.set(prefix, 1);
-      this.#control.push(encodeMessage([body]));
+      this.#queueCommand(encodeMessage([body]));
     }
     this.kick();
   }
@@ -323,6 +367,8 @@ export class Connection<T> {
 
   async #readLoop(): Promise<void> {
     try {
+      // A peer's HELLO may arrive before the crypto library is loaded.
+      if (this.#loading !== null) await this.#loading;
       while (this.#state !== State.Closed) {
         if (this.#paused) {
           await new Promise<void>((resolve) => this.#wake = resolve);
@@ -330,7 +376,7 @@ export class Connection<T> {
         }
         const n = await this.#read(this.#reader.target());
         if (n === 0) {
-          this.close("peer closed the connection", "ended");
+          this.close(this.#closedByPeer(), "ended");
           return;
         }
         this.#reader.commit(n);
@@ -350,9 +396,18 @@ export class Connection<T> {
     }
   }
 
+  /** Why the peer closed: during a CURVE or PLAIN handshake, most likely it refused us. */
+  #closedByPeer(): string {
+    const mechanism = this.#mechanism.name;
+    if (this.#state === State.Open || mechanism === "NULL") return "peer closed the connection";
+    return `peer closed the connection during the ${mechanism} handshake` +
+      (this.#mechanism.asServer ? "" : " (a wrong server key, or credentials it does not accept?)");
+  }
+
   /** Closes on an exception, classified where it was thrown: by its type. */
   #fail(err: unknown): void {
-    if (err instanceof ProtocolError) this.close(err.message, "dropped");
+    if (err instanceof HandshakeRefused) this.#refuse(err);
+    else if (err instanceof ProtocolError) this.close(err.message, "dropped");
     else this.close(describeIoError(err), isTransportError(err) ? "ended" : "dropped");
   }
 
@@ -364,16 +419,31 @@ export class Connection<T> {
     }
   }
 
+  /**
+   * Sends the ERROR command of a refused handshake, then closes (the ERROR is written first:
+   * libzmq peers then report why). Reading stops at once.
+   */
+  #refuse(err: HandshakeRefused): void {
+    if (this.#state === State.Closed) return;
+    this.#paused = true;
+    this.#conn.write(err.reply).then(
+      () => this.close(err.message, "dropped"),
+      () => this.close(err.message, "dropped"),
+    );
+  }
+
   #parse(): void {
     const reader = this.#reader;
-    reader.maxFrameSize = this.#opts.maxMessageSize;
+    reader.maxFrameSize = this.#opts.maxMessageSize + (this.#secure ? CURVE_FRAME_OVERHEAD : 0);
     if (this.#state === State.Greeting) {
       const check = parseGreeting(reader.available());
       if (check.status === "partial") return;
       if (check.status === "error") throw new ProtocolError(check.reason);
-      if (check.greeting.mechanism !== "NULL") {
+      const ours = this.#mechanism.name;
+      if (check.greeting.mechanism !== ours) {
         throw new ProtocolError(
-          `peer uses security mechanism ${check.greeting.mechanism}; only NULL is supported`,
+          `peer uses security mechanism ${check.greeting.mechanism || "(none)"}, this socket ` +
+            `${ours}` + (ours === "NULL" ? " (set curve_* or plain_* options to accept it)" : ""),
         );
       }
       this.peerMinor = check.greeting.minor;
@@ -389,30 +459,54 @@ export class Connection<T> {
       const body = reader.body;
       if ((flags & FLAG_COMMAND) !== 0) {
         if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
-        this.#command(body);
+        if (this.#secure) this.#sealed(body);
+        else this.#command(body);
         continue;
       }
       if (this.#state !== State.Open) throw new ProtocolError("message before READY");
-      const parts = this.#parts;
-      if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
-        throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
-      }
-      this.#partsSize += body.length;
-      if (this.#partsSize > this.#opts.maxMessageSize) {
-        throw new ProtocolError(
-          `message of ${this.#partsSize} bytes so far exceeds the maximum message size ` +
-            `(maxMessageSize ${this.#opts.maxMessageSize})`,
-        );
-      }
-      parts.push(body);
-      if ((flags & FLAG_MORE) === 0) {
-        this.#parts = [];
-        this.#partsSize = 0;
-        // Its bytes now count as a complete message, not as one still arriving.
-        if (this.#held !== 0) this.#hold(0);
-        this.#handler.onMessage(this, parts);
-        if (!this.#handler.canReceive(this)) this.#paused = true;
-      }
+      // libzmq sends MESSAGE without the COMMAND flag.
+      if (this.#secure) this.#sealed(body);
+      else this.#part(flags, body);
+    }
+  }
+
+  /** A MESSAGE command of an encrypting mechanism: opened, then a command or a message part. */
+  #sealed(body: Uint8Array): void {
+    const { name, data } = decodeCommand(body);
+    if (name !== "MESSAGE") {
+      throw new ProtocolError(`CURVE: ${name} command in clear after the handshake`);
+    }
+    const plain = this.#mechanism.open(data);
+    const inner = plain.subarray(1);
+    if ((plain[0] & 2) !== 0) {
+      if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
+      this.#command(inner);
+    } else {
+      this.#part((plain[0] & 1) !== 0 ? FLAG_MORE : 0, inner);
+    }
+  }
+
+  /** One frame of a message; the last one delivers it. */
+  #part(flags: number, body: Uint8Array): void {
+    const parts = this.#parts;
+    if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
+      throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
+    }
+    this.#partsSize += body.length;
+    if (this.#partsSize > this.#opts.maxMessageSize) {
+      throw new ProtocolError(
+        `message of ${this.#partsSize} bytes so far exceeds the maximum message size ` +
+          `(maxMessageSize ${this.#opts.maxMessageSize})`,
+      );
+    }
+    parts.push(body);
+    if ((flags & FLAG_MORE) === 0) {
+      this.#parts = [];
+      this.#partsSize = 0;
+      // Its bytes now count as a complete message, not as one still arriving.
+      if (this.#held !== 0) this.#hold(0);
+      this.#handler.onMessage(this, parts);
+      if (!this.#handler.canReceive(this)) this.#paused = true;
     }
   }
 
@@ -479,11 +573,16 @@ export class Connection<T> {
   #command(body: Uint8Array): void {
     const { name, data } = decodeCommand(body);
     if (this.#state === State.AwaitReady) {
-      if (name === "READY") return this.#ready(data);
       if (name === "ERROR") {
         throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
       }
-      throw new ProtocolError(`unexpected ${name} command during the handshake`);
+      const step = this.#mechanism.handshake(name, data);
+      if (step.reply !== undefined) {
+        this.#control.push(step.reply);
+        this.kick();
+      }
+      if (step.peer !== undefined) this.#ready(step.peer);
+      return;
     }
     switch (name) {
       case "PING":
@@ -501,8 +600,7 @@ export class Connection<T> {
     }
   }
 
-  #ready(data: Uint8Array): void {
-    const props = decodeProperties(data);
+  #ready(props: Map<string, Uint8Array>): void {
     const type = props.get("socket-type");
     if (type === undefined) throw new ProtocolError("READY without Socket-Type");
     this.peerType = latin1(type).toUpperCase();
@@ -513,6 +611,7 @@ export class Connection<T> {
     const identity = props.get("identity");
     if (identity !== undefined) this.peerIdentity = identity;
     this.#state = State.Open;
+    this.#secure = this.#mechanism.encrypts;
     this.handshaken = true;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
@@ -529,7 +628,8 @@ export class Connection<T> {
     if (data.length < 2) throw new ProtocolError("PING without TTL");
     const ttl = (data[0] << 8) | data[1];
     // The context is echoed verbatim (RFC 37 caps it at 16 bytes; libzmq sends at most that).
-    const pong = encodeCommand("PONG", data.subarray(2, 18));
+    let pong = encodeCommand("PONG", data.subarray(2, 18));
+    if (this.#secure) pong = this.#mechanism.seal(pong);
     // At most one PONG waits to be written, as in libzmq: the newest replaces it, so a PING
     // flood from a peer that never reads costs one PONG, not one per PING.
     if (this.#pongAt >= 0) {
@@ -556,7 +656,7 @@ export class Connection<T> {
     // A PING still waiting to be written does the job of this one too.
     if (!this.#pingQueued) {
       this.#pingQueued = true;
-      this.#control.push(PING);
+      this.#queueCommand(PING);
       this.kick();
     }
     const timeout = heartbeatTimeout(this.#opts);
@@ -616,8 +716,9 @@ export class Connection<T> {
         const next = out.peek();
         if (next === undefined || (batch.length > 0 && next.length >= BATCH_BYTES)) break;
         out.shift();
-        batch.push(next);
-        total += next.length;
+        const wire = this.#secure ? this.#mechanism.seal(next) : next;
+        batch.push(wire);
+        total += wire.length;
         taken++;
       }
     }

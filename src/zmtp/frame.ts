@@ -364,6 +364,16 @@ export function decodeCommand(body: Uint8Array): Command {
 
 /** Encodes READY with the given metadata properties (name, value pairs, in order). */
 export function encodeReady(properties: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+  return encodeCommand("READY", encodeProperties(properties));
+}
+
+/**
+ * Encodes metadata properties (RFC 23: name-size, name, 4-byte value-size, value), the data
+ * of READY and, inside their boxes, of PLAIN's INITIATE and CURVE's INITIATE and READY.
+ */
+export function encodeProperties(
+  properties: ReadonlyArray<readonly [string, Uint8Array]>,
+): Uint8Array {
   let size = 0;
   for (const [name, value] of properties) size += 1 + name.length + 4 + value.length;
   const data = new Uint8Array(size);
@@ -379,7 +389,7 @@ export function encodeReady(properties: ReadonlyArray<readonly [string, Uint8Arr
     data.set(value, pos);
     pos += n;
   }
-  return encodeCommand("READY", data);
+  return data;
 }
 
 /**
