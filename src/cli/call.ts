@@ -16,6 +16,7 @@ import {
   stringOption,
   UsageError,
 } from "./args.ts";
+import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import { decodeTagged, MalformedError, parseArgument, taggedToJson, toHex } from "./json.ts";
 
 /** Exit code: the server answered ERROR. */
@@ -27,7 +28,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 5000;
 
 /** Help text for `lomq call`. */
 export const CALL_HELP =
-  `Usage: lomq call [--uri URI] [--timeout MS] [--msgpack-hex] METHOD [ARG...]
+  `Usage: lomq call [--uri URI] [--timeout MS] [--msgpack-hex] [--server-key Z85]
+                 METHOD [ARG...]
 
 Calls METHOD(ARG...) on a lomq or LuaOverMQ server and prints the result as JSON.
 
@@ -42,6 +44,7 @@ Options:
   -u, --uri URI        the server's RPC endpoint (default ${DEFAULT_RPC_URI})
   -t, --timeout MS     how long to wait for the reply (default ${DEFAULT_CALL_TIMEOUT_MS})
       --msgpack-hex    print the reply's raw msgpack payload as hex instead of JSON
+${CURVE_CLIENT_HELP}
   -h, --help           show this help
 
 Examples:
@@ -50,6 +53,7 @@ Examples:
   lomq call echo 9007199254740993 '{"$bin": "AP8="}'
   lomq call --uri tcp://10.0.0.5:8004 --timeout 500 status
   lomq call --msgpack-hex add 1 2                 # prints 03
+  lomq call --server-key "$(cat server.pub)" add 1 2
 
 Exit codes: 0 the call returned, 1 the server answered ERROR (its message on
 stderr), 2 usage error, 3 no reply in time or no connection to the server.`;
@@ -58,6 +62,7 @@ const SPECS: OptionSpec[] = [
   { name: "uri", short: "u", takesValue: true },
   { name: "timeout", short: "t", takesValue: true },
   { name: "msgpack-hex", takesValue: false },
+  ...CURVE_CLIENT_SPECS,
 ];
 
 /** Runs `lomq call`; returns the exit code. */
@@ -72,7 +77,7 @@ export function call(args: string[]): Promise<number> {
 
     let client: Client;
     try {
-      client = new Client(uri, { timeoutMs });
+      client = new Client(uri, { timeoutMs, socket: curveClientSocketOptions(parsed) });
     } catch (error) {
       if (error instanceof ZmqError) throw new UsageError(error.message);
       throw error;

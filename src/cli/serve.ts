@@ -12,9 +12,10 @@
 import { DEFAULT_RPC_URI } from "../client/client.ts";
 import { errorLine, runScript, type ScriptHost } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
-import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { createSocket, type SecurityOptions, type Socket, ZmqError } from "../zmtp/mod.ts";
 import { RpcServer } from "../rpc/mod.ts";
 import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
+import { CURVE_SERVER_HELP, CURVE_SERVER_SPECS, curveServerSocketOptions } from "./security.ts";
 import { SCRIPT_OPTIONS_HELP, SCRIPT_SPECS, scriptSettings } from "./script_options.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
@@ -22,7 +23,8 @@ export const EXIT_SERVE_FAILED = 1;
 
 /** Help text for `lomq serve`. */
 export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [--call-timeout MS]
-                  [--expose NAME,...] [--max-memory MB] [-- ARG...]
+                  [--expose NAME,...] [--max-memory MB]
+                  [--curve-secret-file F [--curve-allow-file F]] [-- ARG...]
 
 Serves the functions SCRIPT.lua defines, for scripts without a main() loop:
 runs the script's top level (and OnInit if defined), binds a REP socket, and
@@ -45,6 +47,7 @@ Options:
                    the budget of each call (default: none)
   -e, --expose NAME,...
                    only these functions may be called
+${CURVE_SERVER_HELP}
 ${SCRIPT_OPTIONS_HELP}
   -h, --help       show this help
 
@@ -53,6 +56,7 @@ Examples:
   lomq serve prices.lua --rpc tcp://0.0.0.0:9004 --pub tcp://0.0.0.0:9005
   lomq serve prices.lua -- EURUSD GBPUSD     the script sees arg[1], arg[2]
   lomq serve prices.lua --call-timeout 2000 --expose add,price
+  lomq serve prices.lua --curve-secret-file server.key --curve-allow-file clients
   lomq call add 1 2                          from another terminal
 
 Exit codes: 0 stopped by Ctrl+C, 1 a Lua error escaped or an address could not be
@@ -63,6 +67,7 @@ const SPECS: OptionSpec[] = [
   { name: "pub", short: "p", takesValue: true },
   { name: "call-timeout", short: "t", takesValue: true },
   { name: "expose", short: "e", takesValue: true },
+  ...CURVE_SERVER_SPECS,
   ...SCRIPT_SPECS,
 ];
 
@@ -79,6 +84,7 @@ export function serve(args: string[]): Promise<number> {
       ? exposeList.split(",").map((name) => name.trim()).filter((name) => name !== "")
       : undefined;
     const settings = scriptSettings(parsed);
+    const security = curveServerSocketOptions(parsed);
     return await runScript({
       scriptPath,
       args: scriptArgs,
@@ -102,6 +108,7 @@ export function serve(args: string[]): Promise<number> {
           rpcUri,
           typeof pubUri === "string" ? pubUri : undefined,
           callTimeoutMs,
+          security,
         ),
       expose,
       ...settings,
@@ -116,10 +123,11 @@ async function serveFunctions(
   rpcUri: string,
   pubUri: string | undefined,
   callTimeoutMs = 0,
+  security: SecurityOptions = {},
 ): Promise<number> {
   let rep: Socket | undefined;
   try {
-    rep = createSocket("REP");
+    rep = createSocket("REP", security);
     await rep.bind(rpcUri);
   } catch (error) {
     if (!(error instanceof ZmqError)) throw error;
@@ -129,6 +137,7 @@ async function serveFunctions(
   }
   errorLine(
     `lomq serve: serving ${scriptPath} on ${rep.endpoints.join(", ")}` +
+      (security.curveServer ? ` (CURVE${security.curveAllowFile ? ", allow-listed" : ""})` : "") +
       (pubUri === undefined ? "" : `, publishing on ${pubUri}`),
   );
   const server = new RpcServer(rep, host.bindings.dispatcher, callTimeoutMs);

@@ -574,7 +574,11 @@ export class Connection<T> {
     const { name, data } = decodeCommand(body);
     if (this.#state === State.AwaitReady) {
       if (name === "ERROR") {
-        throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
+        const reason = errorReason(data);
+        throw new ProtocolError(
+          `peer refused the handshake: ${reason}` +
+            (reason.startsWith("400") ? " (our key or credentials are not accepted)" : ""),
+        );
       }
       const step = this.#mechanism.handshake(name, data);
       if (step.reply !== undefined) {

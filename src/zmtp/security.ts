@@ -354,3 +354,29 @@ export function readSecretKeyFile(path: string): Uint8Array {
     throw new Error((error as Error).message);
   }
 }
+
+/** CURVE as a client sees it: the server's public key, and optionally a fixed key pair. */
+export interface CurveClientOptions {
+  /** The server's public key (40 Z85 characters or 32 bytes). */
+  serverKey: CurveKey;
+  /** Our public key; derived from secretKey when not given. */
+  publicKey?: CurveKey;
+  /** Our secret key; without it the socket gets an ephemeral pair. */
+  secretKey?: CurveKey;
+}
+
+/**
+ * The socket options for {@linkcode CurveClientOptions} (none for undefined).
+ *
+ * ```ts
+ * createSocket("DEALER", curveSocketOptions({ serverKey: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" }));
+ * ```
+ */
+export function curveSocketOptions(curve: CurveClientOptions | undefined): SecurityOptions {
+  if (curve === undefined) return {};
+  return {
+    curveServerKey: curve.serverKey,
+    curvePublicKey: curve.publicKey,
+    curveSecretKey: curve.secretKey,
+  };
+}
