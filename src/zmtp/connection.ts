@@ -376,7 +376,9 @@ export class Connection<T> {
         }
         const n = await this.#read(this.#reader.target());
         if (n === 0) {
-          this.close(this.#closedByPeer(), "ended");
+          // Cut during a PLAIN or CURVE handshake: most likely a refusal, worth a warning.
+          const refused = this.#state !== State.Open && this.#mechanism.name !== "NULL";
+          this.close(this.#closedByPeer(), refused ? "dropped" : "ended");
           return;
         }
         this.#reader.commit(n);
