@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
+import { Client } from "../src/client/client.ts";
 import { freePort, lomqCommand, runPython, startLomq } from "./helpers/lomq.ts";
 
 async function lomq(args: string[], cwd: string): Promise<Deno.CommandOutput & { text: string }> {
@@ -119,6 +120,15 @@ assert s.poll(5000), "no reply"
 print(msgpack.unpackb(s.recv_multipart()[1]))`,
         );
         assert.equal(reply.trim(), "5");
+        const client = new Client(uri, {
+          timeoutMs: 5000,
+          curve: { serverKey, secretKey: secret, publicKey: pub },
+        });
+        try {
+          assert.equal(await client.call("add", 3, 4), 7);
+        } finally {
+          await client.close();
+        }
       } finally {
         await server.stop();
       }

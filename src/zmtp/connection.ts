@@ -23,7 +23,7 @@ import {
 } from "./frame.ts";
 import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
 import { HandshakeRefused, type Mechanism, NullMechanism } from "./mechanism.ts";
-import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
+import { CURVE_FRAME_OVERHEAD, loadCurve, messageData } from "./curve.ts";
 import { createMechanism, usesCurve } from "./security.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
@@ -474,10 +474,8 @@ export class Connection<T> {
 
   /** A MESSAGE command of an encrypting mechanism: opened, then a command or a message part. */
   #sealed(body: Uint8Array): void {
-    const { name, data } = decodeCommand(body);
-    if (name !== "MESSAGE") {
-      throw new ProtocolError(`CURVE: ${name} command in clear after the handshake`);
-    }
+    const data = messageData(body);
+    if (data === null) throw new ProtocolError("CURVE: a frame in clear after the handshake");
     const plain = this.#mechanism.open(data);
     const inner = plain.subarray(1);
     if ((plain[0] & 2) !== 0) {

@@ -110,6 +110,17 @@ const READY_MIN = 8 + MAC;
 // A MESSAGE's data: the short nonce and a box holding at least the flags byte.
 const MESSAGE_MIN = 8 + MAC + 1;
 const TWO_32 = 0x1_0000_0000;
+/**
+ * The data of a frame if it is a MESSAGE command (name compared as bytes: this runs once per
+ * frame received), else null.
+ */
+export function messageData(body: Uint8Array): Uint8Array | null {
+  for (let i = 0; i < MESSAGE_NAME.length; i++) {
+    if (body[i] !== MESSAGE_NAME[i]) return null;
+  }
+  return body.subarray(MESSAGE_NAME.length);
+}
+
 /** Bytes a sealed frame adds to its body: MESSAGE's name, the nonce, the MAC, the flags. */
 export const CURVE_FRAME_OVERHEAD = MESSAGE_NAME.length + 8 + MAC + 1;
 
@@ -260,11 +271,12 @@ class Session {
     let total = 0;
     let largest = 0;
     for (let pos = 0; pos < frames.length;) {
-      const [header, size] = frameAt(frames, pos);
+      const long = (frames[pos] & FLAG_LONG) !== 0;
+      const size = long ? readCounter(frames, pos + 1) : frames[pos + 1];
       const body = CURVE_FRAME_OVERHEAD + size;
       total += (body > 255 ? 9 : 2) + body;
       if (size > largest) largest = size;
-      pos += header + size;
+      pos += (long ? 9 : 2) + size;
     }
     const m = loaded();
     const base = region(56 + 2 * (1 + largest) + MAC);
@@ -277,8 +289,9 @@ class Session {
     let o = 0;
     for (let pos = 0; pos < frames.length;) {
       const flags = frames[pos];
-      const [header, size] = frameAt(frames, pos);
-      const start = pos + header;
+      const long = (flags & FLAG_LONG) !== 0;
+      const size = long ? readCounter(frames, pos + 1) : frames[pos + 1];
+      const start = pos + (long ? 9 : 2);
       pos = start + size;
       const nonce = this.#nonce++;
       const body = CURVE_FRAME_OVERHEAD + size;
@@ -336,11 +349,6 @@ class Session {
     release();
     return result;
   }
-}
-
-function frameAt(frames: Uint8Array, pos: number): [number, number] {
-  if ((frames[pos] & FLAG_LONG) !== 0) return [9, readCounter(frames, pos + 1)];
-  return [2, frames[pos + 1]];
 }
 
 function notReady(): never {

@@ -15,6 +15,7 @@ import {
   z85Encode,
 } from "../../src/zmtp/mod.ts";
 import { CurveClient } from "../../src/zmtp/curve.ts";
+import { Subscriber } from "../../src/client/subscriber.ts";
 import { decodeCommand, encodeMessage, encodeProperties } from "../../src/zmtp/frame.ts";
 import { buildGreeting } from "../../src/zmtp/greeting.ts";
 import { PAIRINGS } from "./pairings.ts";
@@ -350,4 +351,74 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name: "curve: heartbeats travel inside MESSAGE boxes, both ways, with pyzmq",
+  ignore: skipInterop,
+  async fn() {
+    const agent = await PyAgent.start();
+    const lines: string[] = [];
+    configureLog({ level: "debug", sink: (line) => lines.push(line), linesPerSecond: 1000 });
+    const server = curveKeyPair();
+    const rep = createSocket("REP", {
+      curveServer: true,
+      curveSecretKey: server.secretKey,
+      heartbeatIvlMs: 50,
+      heartbeatTimeoutMs: 400,
+    });
+    const serving = serveEcho(rep);
+    try {
+      const endpoint = await rep.bind("tcp://127.0.0.1:0");
+      const req = await agent.socket("REQ", {
+        ...(await pyClient(agent, z85Encode(server.publicKey))),
+        HEARTBEAT_IVL: 50,
+        HEARTBEAT_TIMEOUT: 400,
+      });
+      await agent.connect(req, endpoint);
+      await agent.send(req, ["before"]);
+      assert.deepEqual(texts(await agent.recv(req)), ["re:before"]);
+      // Long enough for PINGs and PONGs both ways; a PING libzmq could not open (or that we
+      // could not) would have dropped the connection by a heartbeat timeout.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await agent.send(req, ["after"]);
+      assert.deepEqual(texts(await agent.recv(req)), ["re:after"]);
+      assert.deepEqual(lines.filter((l) => /dropped|disconnected/.test(l)), []);
+      await agent.closeSocket(req);
+    } finally {
+      configureLog({ level: "quiet" });
+      await rep.close();
+      await serving;
+      await agent.stop();
+    }
+  },
+});
+
+Deno.test("curve: the TypeScript Subscriber takes { curve: { serverKey } }", async () => {
+  const server = curveKeyPair();
+  const pub = createSocket("PUB", { curveServer: true, curveSecretKey: server.secretKey });
+  const endpoint = await pub.bind("tcp://127.0.0.1:0");
+  const subscriber = new Subscriber(endpoint, ["price."], {
+    curve: { serverKey: z85Encode(server.publicKey) },
+  });
+  try {
+    const received = (async () => {
+      for await (const publication of subscriber) return publication;
+    })();
+    let publication: Awaited<typeof received> | undefined;
+    // A subscriber misses what is published before its subscription arrives: publish until
+    // the first publication comes through.
+    for (let i = 0; i < 200 && publication === undefined; i++) {
+      pub.trySend([bytes("price.EURUSD"), new Uint8Array([0x03])]);
+      publication = await Promise.race([
+        received,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 25)),
+      ]);
+    }
+    assert.equal(publication?.topic, "price.EURUSD");
+    assert.equal(publication?.value, 3);
+  } finally {
+    await subscriber.close();
+    await pub.close();
+  }
 });
