@@ -23,7 +23,7 @@ import {
 } from "./frame.ts";
 import { buildGreeting, GREETING_SIZE, parseGreeting } from "./greeting.ts";
 import { HandshakeRefused, type Mechanism, NullMechanism } from "./mechanism.ts";
-import { CURVE_FRAME_OVERHEAD, loadCurve, messageData } from "./curve.ts";
+import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
 import { createMechanism, usesCurve } from "./security.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
@@ -474,15 +474,14 @@ export class Connection<T> {
 
   /** A MESSAGE command of an encrypting mechanism: opened, then a command or a message part. */
   #sealed(body: Uint8Array): void {
-    const data = messageData(body);
-    if (data === null) throw new ProtocolError("CURVE: a frame in clear after the handshake");
-    const plain = this.#mechanism.open(data);
-    const inner = plain.subarray(1);
-    if ((plain[0] & 2) !== 0) {
+    const mechanism = this.#mechanism;
+    const inner = mechanism.open(body);
+    const flags = mechanism.openedFlags;
+    if ((flags & 2) !== 0) {
       if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
       this.#command(inner);
     } else {
-      this.#part((plain[0] & 1) !== 0 ? FLAG_MORE : 0, inner);
+      this.#part((flags & 1) !== 0 ? FLAG_MORE : 0, inner);
     }
   }
 

@@ -110,15 +110,22 @@ const READY_MIN = 8 + MAC;
 // A MESSAGE's data: the short nonce and a box holding at least the flags byte.
 const MESSAGE_MIN = 8 + MAC + 1;
 const TWO_32 = 0x1_0000_0000;
-/**
- * The data of a frame if it is a MESSAGE command (name compared as bytes: this runs once per
- * frame received), else null.
- */
-export function messageData(body: Uint8Array): Uint8Array | null {
+// Whether a frame is a MESSAGE command, its name compared as bytes (once per frame received).
+function isMessage(body: Uint8Array): boolean {
   for (let i = 0; i < MESSAGE_NAME.length; i++) {
-    if (body[i] !== MESSAGE_NAME[i]) return null;
+    if (body[i] !== MESSAGE_NAME[i]) return false;
   }
-  return body.subarray(MESSAGE_NAME.length);
+  return true;
+}
+
+// Small copies by hand: below 64 bytes the loop costs less than the subarray() set() needs.
+function copy(to: Uint8Array, at: number, from: Uint8Array, start: number, end: number): void {
+  const n = end - start;
+  if (n < 64) {
+    for (let i = 0; i < n; i++) to[at + i] = from[start + i];
+  } else {
+    to.set(from.subarray(start, end), at);
+  }
 }
 
 /** Bytes a sealed frame adds to its body: MESSAGE's name, the nonce, the MAC, the flags. */
@@ -312,42 +319,49 @@ class Session {
       writeCounter(heap, base + 48, nonce);
       o += 8;
       heap[plain] = ((flags & FLAG_MORE) !== 0 ? 1 : 0) | ((flags & FLAG_COMMAND) !== 0 ? 2 : 0);
-      heap.set(frames.subarray(start, pos), plain + 1);
+      copy(heap, plain + 1, frames, start, pos);
       m._crypto_box_easy_afternm(box, plain, 1 + size, 0, base + 32, base);
-      out.set(heap.subarray(box, box + MAC + 1 + size), o);
+      copy(out, o, heap, box, box + MAC + 1 + size);
       o += MAC + 1 + size;
     }
     release();
     return out;
   }
 
-  open(data: Uint8Array): Uint8Array {
-    if (data.length < MESSAGE_MIN) throw new ProtocolError("CURVE: MESSAGE too short");
-    const nonce = readCounter(data, 0);
+  /** Flags of the frame open() returned last (1 more, 2 command). */
+  flags = 0;
+
+  open(message: Uint8Array): Uint8Array {
+    if (!isMessage(message)) throw new ProtocolError("CURVE: a frame in clear after the handshake");
+    // The short nonce follows the name; the box follows the nonce.
+    const at = MESSAGE_NAME.length;
+    if (message.length - at < MESSAGE_MIN) throw new ProtocolError("CURVE: MESSAGE too short");
+    const nonce = readCounter(message, at);
     if (nonce <= this.#peerNonce) {
       throw new ProtocolError(
         `CURVE: MESSAGE nonce ${nonce} is not above the last one (${this.#peerNonce}): ` +
           "a replayed or reordered message",
       );
     }
-    const boxSize = data.length - 8;
+    const boxSize = message.length - at - 8;
     const m = loaded();
     const base = region(56 + 2 * boxSize);
     const heap = m.HEAPU8;
     heap.set(this.#key, base);
     heap.set(this.#receivePrefix, base + 32);
-    heap.set(data.subarray(0, 8), base + 48);
+    copy(heap, base + 48, message, at, at + 8);
     const box = base + 56;
     const plain = box + boxSize;
-    heap.set(data.subarray(8), box);
+    copy(heap, box, message, at + 8, message.length);
     if (m._crypto_box_open_easy_afternm(plain, box, boxSize, 0, base + 32, base) !== 0) {
       release();
       throw new ProtocolError("CURVE: a MESSAGE box failed to open (corrupted or forged)");
     }
     this.#peerNonce = nonce;
-    const result = heap.slice(plain, plain + boxSize - MAC);
+    this.flags = heap[plain];
+    const body = heap.slice(plain + 1, plain + boxSize - MAC);
     release();
-    return result;
+    return body;
   }
 }
 
@@ -462,8 +476,12 @@ export class CurveClient implements Mechanism {
     return (this.#session ?? notReady()).seal(frames);
   }
 
-  open(data: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).open(data);
+  open(message: Uint8Array): Uint8Array {
+    return (this.#session ?? notReady()).open(message);
+  }
+
+  get openedFlags(): number {
+    return this.#session?.flags ?? 0;
   }
 }
 
@@ -607,7 +625,11 @@ export class CurveServer implements Mechanism {
     return (this.#session ?? notReady()).seal(frames);
   }
 
-  open(data: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).open(data);
+  open(message: Uint8Array): Uint8Array {
+    return (this.#session ?? notReady()).open(message);
+  }
+
+  get openedFlags(): number {
+    return this.#session?.flags ?? 0;
   }
 }

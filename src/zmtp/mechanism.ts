@@ -39,11 +39,13 @@ export interface Mechanism {
   /** Turns wire-encoded frames (messages or commands) into MESSAGE commands (encrypts only). */
   seal(frames: Uint8Array): Uint8Array;
   /**
-   * Opens the data of a received MESSAGE command (encrypts only): returns the plaintext, whose
-   * first byte holds the frame's flags (1 more, 2 command) and the rest its body. Throws
-   * ProtocolError when the box is malformed, forged or replayed.
+   * Opens a received MESSAGE (encrypts only; `message` is the frame's whole body, name
+   * included): returns the inner frame's body, its flags in {@linkcode openedFlags}. Throws
+   * ProtocolError when the frame is no MESSAGE or its box is malformed, forged or replayed.
    */
-  open(data: Uint8Array): Uint8Array;
+  open(message: Uint8Array): Uint8Array;
+  /** Flags of the frame open() returned last: 1 more frames follow, 2 a command. */
+  readonly openedFlags: number;
 }
 
 /** The peer is refused during the handshake; `reply` is the ERROR command to send it first. */
@@ -79,6 +81,7 @@ export class NullMechanism implements Mechanism {
   readonly asServer = false;
   readonly encrypts = false;
   readonly peerName = "";
+  readonly openedFlags = 0;
   #metadata: Uint8Array;
 
   /** `metadata` is our encoded READY properties (see encodeProperties). */

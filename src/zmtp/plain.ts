@@ -29,6 +29,7 @@ function lengthPrefixed(text: string, what: string): Uint8Array {
 abstract class PlainBase {
   readonly name = "PLAIN";
   readonly encrypts = false;
+  readonly openedFlags = 0;
   peerName = "";
   protected metadata: Uint8Array;
 

@@ -220,9 +220,8 @@ async function rawCurvePeer(endpoint: string, serverKey: Uint8Array) {
     for (;;) {
       const frame = await peer.readFrame(5000);
       assert.ok(frame !== undefined, "a reply");
-      const plain = client.open(decodeCommand(frame.body).data);
-      parts.push(new TextDecoder().decode(plain.subarray(1)));
-      if ((plain[0] & 1) === 0) return parts;
+      parts.push(new TextDecoder().decode(client.open(frame.body)));
+      if ((client.openedFlags & 1) === 0) return parts;
     }
   };
   return { peer, request, reply };
