@@ -16,7 +16,12 @@ import {
 } from "../../src/zmtp/mod.ts";
 import { CurveClient } from "../../src/zmtp/curve.ts";
 import { Subscriber } from "../../src/client/subscriber.ts";
-import { decodeCommand, encodeMessage, encodeProperties } from "../../src/zmtp/frame.ts";
+import {
+  decodeCommand,
+  encodeCommand,
+  encodeMessage,
+  encodeProperties,
+} from "../../src/zmtp/frame.ts";
 import { buildGreeting } from "../../src/zmtp/greeting.ts";
 import { PAIRINGS } from "./pairings.ts";
 import { bytes, PyAgent, texts } from "./pyzmq.ts";
@@ -419,5 +424,50 @@ Deno.test("curve: the TypeScript Subscriber takes { curve: { serverKey } }", asy
   } finally {
     await subscriber.close();
     await pub.close();
+  }
+});
+
+Deno.test("curve: hostile handshakes close their connection, logged, and others are served", async () => {
+  const log = captureLog();
+  const server = curveKeyPair();
+  const rep = createSocket("REP", { curveServer: true, curveSecretKey: server.secretKey });
+  const serving = serveEcho(rep);
+  const greeting = buildGreeting("CURVE", false);
+  const metadata = encodeProperties([["Socket-Type", bytes("REQ")]]);
+  try {
+    const endpoint = await rep.bind("tcp://127.0.0.1:0");
+    const attempt = async (commands: Uint8Array[]) => {
+      const peer = await RawPeer.connect(endpoint);
+      await peer.write(greeting);
+      for (const command of commands) await peer.write(command);
+      const closed = await peer.closedByPeer(5000);
+      peer.close();
+      return closed;
+    };
+    const hello = new CurveClient(server.publicKey, curveKeyPair(), metadata).greet()[0];
+    // A HELLO one byte short, and one whose client key is all zeros (a low-order point).
+    const short = encodeCommand("HELLO", decodeCommand(hello.subarray(2)).data.subarray(1));
+    assert.equal(await attempt([short]), true);
+    const zero = hello.slice();
+    zero.fill(0, 2 + 6 + 74, 2 + 6 + 106);
+    assert.equal(await attempt([zero]), true);
+    // A well-formed HELLO, then an INITIATE whose cookie the server never issued.
+    const forged = encodeCommand("INITIATE", crypto.getRandomValues(new Uint8Array(300)));
+    assert.equal(await attempt([hello, forged]), true);
+    // INITIATE first, MESSAGE before READY, READY from a client: each out of place.
+    assert.equal(await attempt([forged]), true);
+    assert.equal(await attempt([encodeCommand("MESSAGE", new Uint8Array(40))]), true);
+    assert.equal(await attempt([encodeCommand("READY")]), true);
+    for (const reason of ["malformed HELLO", "HELLO does not open", "cookie we did not issue"]) {
+      assert.ok(log.lines.some((l) => l.includes(reason)), `${reason} in\n${log.lines.join("\n")}`);
+    }
+    const honest = await rawCurvePeer(endpoint, server.publicKey);
+    await honest.peer.write(honest.request("ok"));
+    assert.deepEqual(await honest.reply(), ["", "re:ok"]);
+    honest.peer.close();
+  } finally {
+    log.stop();
+    await rep.close();
+    await serving;
   }
 });
