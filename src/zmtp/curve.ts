@@ -522,13 +522,11 @@ export class CurveServer implements Mechanism {
     }
     const clientShort = data.subarray(74, 106);
     const n = data.subarray(106, 114);
+    // One key agreement serves both HELLO's box and WELCOME's (crypto_box would do it twice).
+    let key: Uint8Array;
     try {
-      sodium.crypto_box_open_easy(
-        data.subarray(114),
-        nonce(HELLO_PREFIX, n),
-        clientShort,
-        this.#pair.secretKey,
-      );
+      key = sodium.crypto_box_beforenm(clientShort, this.#pair.secretKey);
+      sodium.crypto_box_open_easy_afternm(data.subarray(114), nonce(HELLO_PREFIX, n), key);
     } catch {
       throw new HandshakeRefused(
         "CURVE: the client's HELLO does not open with our key: it was given another server key",
@@ -548,11 +546,10 @@ export class CurveServer implements Mechanism {
       ),
     );
     const welcomeNonce = sodium.randombytes_buf(16);
-    const box = sodium.crypto_box_easy(
+    const box = sodium.crypto_box_easy_afternm(
       concat(short.publicKey, cookie),
       nonce(WELCOME_PREFIX, welcomeNonce),
-      clientShort,
-      this.#pair.secretKey,
+      key,
     );
     this.#state = "initiate";
     return { reply: encodeCommand("WELCOME", concat(welcomeNonce, box)) };
