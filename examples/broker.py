@@ -7,8 +7,8 @@ import zmq
 
 ctx = zmq.Context()
 frontend = ctx.socket(zmq.ROUTER)
-frontend.bind("tcp://0.0.0.0:8004")
+frontend.bind("tcp://127.0.0.1:8004")
 backend = ctx.socket(zmq.DEALER)
-backend.bind("tcp://0.0.0.0:8014")
+backend.bind("tcp://127.0.0.1:8014")
 print("broker: clients -> tcp://*:8004, workers -> tcp://*:8014")
 zmq.proxy(frontend, backend)

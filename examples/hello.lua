@@ -22,9 +22,9 @@ function OnStop()
 end
 
 function main()
-    rpc = LuaOverMQ.bind("tcp://0.0.0.0:8004", STOCKMQ_ZMQ_REP)
-    pub = LuaOverMQ.bind("tcp://0.0.0.0:8005", STOCKMQ_ZMQ_PUB)
-    message("hello.lua: serving RPC on tcp://0.0.0.0:8004, publishing on tcp://0.0.0.0:8005")
+    rpc = LuaOverMQ.bind("tcp://127.0.0.1:8004", STOCKMQ_ZMQ_REP)
+    pub = LuaOverMQ.bind("tcp://127.0.0.1:8005", STOCKMQ_ZMQ_PUB)
+    message("hello.lua: serving RPC on tcp://127.0.0.1:8004, publishing on tcp://127.0.0.1:8005")
 
     -- Publish a message
     if pub:send("topic", "Hello World!") ~= 0 then

@@ -15,7 +15,8 @@
 import { DEFAULT_RPC_URI } from "../client/client.ts";
 import { replyId, requestFrames } from "../rpc/wire.ts";
 import { EncodeError, encodeRequest } from "../client/msgpack.ts";
-import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { createSocket, type SecurityOptions, type Socket, ZmqError } from "../zmtp/mod.ts";
+import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import {
   flag,
   numberOption,
@@ -58,6 +59,7 @@ Options:
   -p, --pipeline K     calls in flight per connection (default 1, at most 1000)
   -t, --timeout MS     a call without a reply after MS counts as a timeout (default ${DEFAULT_TIMEOUT_MS})
       --json           print one JSON object instead of the report
+${CURVE_CLIENT_HELP}
   -h, --help           show this help
 
 A live progress line shows while stdout is a terminal. In the report, "errors"
@@ -83,6 +85,7 @@ const SPECS: OptionSpec[] = [
   { name: "pipeline", short: "p", takesValue: true },
   { name: "timeout", short: "t", takesValue: true },
   { name: "json", takesValue: false },
+  ...CURVE_CLIENT_SPECS,
 ];
 
 /** What a bench run is asked to do. */
@@ -103,6 +106,8 @@ export interface BenchConfig {
   args: unknown[];
   /** Per-call timeout. */
   timeoutMs: number;
+  /** Security options of every client socket (CURVE with --server-key). */
+  security?: SecurityOptions;
 }
 
 /** The outcome of a run, as `--json` prints it. */
@@ -175,6 +180,7 @@ function readConfig(parsed: ParsedArgs): BenchConfig {
     method: stringOption(parsed, "method", "add"),
     args: callArgs,
     timeoutMs: numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ?? DEFAULT_TIMEOUT_MS,
+    security: curveClientSocketOptions(parsed),
   };
 }
 
@@ -209,7 +215,7 @@ export async function runBench(
   try {
     try {
       for (let i = 0; i < config.clients; i++) {
-        const socket = createSocket("DEALER");
+        const socket = createSocket("DEALER", config.security);
         sockets.push(socket);
         socket.connect(config.uri);
       }

@@ -17,6 +17,7 @@ import {
   stringOption,
   UsageError,
 } from "./args.ts";
+import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import { decodeTagged, MalformedError, parseArgument, taggedToJson, toHex } from "./json.ts";
 
 /** Exit code: the server answered ERROR. */
@@ -28,7 +29,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 5000;
 
 /** Help text for `lomq call`. */
 export const CALL_HELP =
-  `Usage: lomq call [--uri URI] [--timeout MS] [--msgpack-hex] METHOD [ARG...]
+  `Usage: lomq call [--uri URI] [--timeout MS] [--msgpack-hex] [--server-key Z85]
+                 METHOD [ARG...]
 
 Calls METHOD(ARG...) on a lomq or LuaOverMQ server and prints the result as JSON.
 
@@ -45,6 +47,7 @@ Options:
   -u, --uri URI        the server's RPC endpoint (default ${DEFAULT_RPC_URI})
   -t, --timeout MS     how long to wait for the reply (default ${DEFAULT_CALL_TIMEOUT_MS})
       --msgpack-hex    print the reply's raw msgpack payload as hex instead of JSON
+${CURVE_CLIENT_HELP}
   -h, --help           show this help
 
 Examples:
@@ -53,6 +56,7 @@ Examples:
   lomq call echo 9007199254740993 '{"$bin": "AP8="}'
   lomq call --uri tcp://10.0.0.5:8004 --timeout 500 status
   lomq call --msgpack-hex add 1 2                 # prints 03
+  lomq call --server-key "$(cat server.pub)" add 1 2
 
 Exit codes: 0 the call returned, 1 the server answered ERROR (its message on
 stderr), 2 usage error, 3 no reply in time or no connection to the server.`;
@@ -61,6 +65,7 @@ stderr), 2 usage error, 3 no reply in time or no connection to the server.`;
 export const CLIENT_SPECS: readonly OptionSpec[] = [
   { name: "uri", short: "u", takesValue: true },
   { name: "timeout", short: "t", takesValue: true },
+  ...CURVE_CLIENT_SPECS,
 ];
 
 const SPECS: OptionSpec[] = [...CLIENT_SPECS, { name: "msgpack-hex", takesValue: false }];
@@ -77,7 +82,10 @@ export function clientFromOptions(
   const timeoutMs = numberOption(parsed, "timeout", { min: 1, max: 0x7fff_ffff }) ??
     defaultTimeoutMs;
   try {
-    return { uri, client: new Client(uri, { timeoutMs }) };
+    return {
+      uri,
+      client: new Client(uri, { timeoutMs, socket: curveClientSocketOptions(parsed) }),
+    };
   } catch (error) {
     if (error instanceof ZmqError) throw new UsageError(error.message);
     throw error;

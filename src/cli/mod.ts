@@ -8,6 +8,7 @@ import { nearest } from "./args.ts";
 import { bench, BENCH_HELP } from "./bench.ts";
 import { call, CALL_HELP } from "./call.ts";
 import { ls, LS_HELP } from "./ls.ts";
+import { keygen, KEYGEN_HELP } from "./keygen.ts";
 import { run, RUN_HELP } from "./run.ts";
 import { serve, SERVE_HELP } from "./serve.ts";
 import { sub, SUB_HELP } from "./sub.ts";
@@ -51,6 +52,11 @@ export const COMMANDS: Record<string, Command> = {
     main: sub,
   },
   bench: { summary: "measure a server's throughput and latency", help: BENCH_HELP, main: bench },
+  keygen: {
+    summary: "make a CURVE key pair for encrypted servers",
+    help: KEYGEN_HELP,
+    main: keygen,
+  },
 };
 
 const GLOBAL_OPTIONS = ["--help", "--version"];

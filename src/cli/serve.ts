@@ -20,7 +20,13 @@ import {
   type StopSignals,
 } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
-import { createSocket, type Frames, type Socket, ZmqError } from "../zmtp/mod.ts";
+import {
+  createSocket,
+  type Frames,
+  type SecurityOptions,
+  type Socket,
+  ZmqError,
+} from "../zmtp/mod.ts";
 import { type RequestHandler, RpcServer } from "../rpc/mod.ts";
 import {
   flag,
@@ -31,6 +37,7 @@ import {
   UsageError,
 } from "./args.ts";
 import { FileWatcher } from "./watch.ts";
+import { CURVE_SERVER_HELP, CURVE_SERVER_SPECS, curveServerSocketOptions } from "./security.ts";
 import { SCRIPT_OPTIONS_HELP, SCRIPT_SPECS, scriptSettings } from "./script_options.ts";
 
 /** Exit code when serving cannot start (an address in use, a bad endpoint). */
@@ -38,7 +45,8 @@ export const EXIT_SERVE_FAILED = 1;
 
 /** Help text for `lomq serve`. */
 export const SERVE_HELP = `Usage: lomq serve SCRIPT.lua [--rpc URI] [--pub URI] [--call-timeout MS]
-                  [--expose NAME,...] [--watch] [--max-memory MB] [-- ARG...]
+                  [--expose NAME,...] [--watch] [--max-memory MB]
+                  [--curve-secret-file F [--curve-allow-file F]] [-- ARG...]
 
 Serves the functions SCRIPT.lua defines, for scripts without a main() loop:
 runs the script's top level (and OnInit if defined), binds a REP socket, and
@@ -69,6 +77,7 @@ Options:
   -e, --expose NAME,...
                    only these functions may be called
   -w, --watch      serve each new version of the script when it is saved
+${CURVE_SERVER_HELP}
 ${SCRIPT_OPTIONS_HELP}
   -h, --help       show this help
 
@@ -78,6 +87,7 @@ Examples:
   lomq serve prices.lua -- EURUSD GBPUSD     the script sees arg[1], arg[2]
   lomq serve prices.lua --call-timeout 2000 --expose add,price
   lomq serve --watch prices.lua              reloads prices.lua when it is saved
+  lomq serve prices.lua --curve-secret-file server.key --curve-allow-file clients
   lomq call add 1 2                          from another terminal
 
 Exit codes: 0 stopped by Ctrl+C, 1 a Lua error escaped or an address could not be
@@ -89,6 +99,7 @@ const SPECS: OptionSpec[] = [
   { name: "call-timeout", short: "t", takesValue: true },
   { name: "expose", short: "e", takesValue: true },
   { name: "watch", short: "w", takesValue: false },
+  ...CURVE_SERVER_SPECS,
   ...SCRIPT_SPECS,
 ];
 
@@ -104,7 +115,8 @@ export function serve(args: string[]): Promise<number> {
     const expose = typeof exposeList === "string"
       ? exposeList.split(",").map((name) => name.trim()).filter((name) => name !== "")
       : undefined;
-    const publisher = typeof pubUri === "string" ? new Publisher(pubUri) : undefined;
+    const security = curveServerSocketOptions(parsed);
+    const publisher = typeof pubUri === "string" ? new Publisher(pubUri, security) : undefined;
     const options: ScriptOptions = {
       scriptPath,
       args: scriptArgs,
@@ -124,6 +136,7 @@ export function serve(args: string[]): Promise<number> {
             pubUri: publisher?.uri,
             callTimeoutMs,
             reload: flag(parsed, "watch") ? options : undefined,
+            security,
           }),
       });
     } finally {
@@ -141,6 +154,8 @@ interface ServeSettings {
   callTimeoutMs: number;
   /** With `--watch`: how to load each new version. */
   reload: ScriptOptions | undefined;
+  /** CURVE for both sockets (`--curve-secret-file`, `--curve-allow-file`). */
+  security: SecurityOptions;
 }
 
 /** Binds the REP socket and answers requests until the script is asked to stop. */
@@ -151,7 +166,7 @@ async function serveFunctions(
 ): Promise<number> {
   let rep: Socket | undefined;
   try {
-    rep = createSocket("REP");
+    rep = createSocket("REP", settings.security);
     await rep.bind(settings.rpcUri);
   } catch (error) {
     if (!(error instanceof ZmqError)) throw error;
@@ -161,6 +176,9 @@ async function serveFunctions(
   }
   errorLine(
     `lomq serve: serving ${settings.scriptPath} on ${rep.endpoints.join(", ")}` +
+      (settings.security.curveServer
+        ? ` (CURVE${settings.security.curveAllowFile ? ", allow-listed" : ""})`
+        : "") +
       (settings.pubUri === undefined ? "" : `, publishing on ${settings.pubUri}`) +
       (settings.reload === undefined ? "" : ", reloading it when it changes"),
   );
@@ -341,16 +359,18 @@ function indent(text: string): string {
  */
 class Publisher {
   readonly uri: string;
+  readonly #security: SecurityOptions;
   #socket: Socket | undefined;
 
-  constructor(uri: string) {
+  constructor(uri: string, security: SecurityOptions) {
     this.uri = uri;
+    this.#security = security;
   }
 
   /** Binds the socket (the first time) and defines `publish` in `host`. */
   async define(host: ScriptHost): Promise<string | undefined> {
     if (this.#socket === undefined) {
-      const socket = createSocket("PUB");
+      const socket = createSocket("PUB", this.#security);
       try {
         await socket.bind(this.uri);
       } catch (error) {

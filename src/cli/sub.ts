@@ -5,6 +5,7 @@
  * @module
  */
 
+import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import { DEFAULT_PUB_URI } from "../client/subscriber.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
 import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
@@ -27,6 +28,7 @@ subscription reaches the publisher are not seen (ZeroMQ's PUB/SUB works so).
 Options:
   -u, --uri URI      the publisher's endpoint (default ${DEFAULT_PUB_URI})
   -n, --count N      exit after N messages
+${CURVE_CLIENT_HELP}
   -h, --help         show this help
 
 Examples:
@@ -39,6 +41,7 @@ Exit codes: 0 stopped by Ctrl+C or --count reached, 2 usage error.`;
 const SPECS: OptionSpec[] = [
   { name: "uri", short: "u", takesValue: true },
   { name: "count", short: "n", takesValue: true },
+  ...CURVE_CLIENT_SPECS,
 ];
 
 const encoder = new TextEncoder();
@@ -52,7 +55,7 @@ export function sub(args: string[]): Promise<number> {
 
     let socket: Socket;
     try {
-      socket = createSocket("SUB");
+      socket = createSocket("SUB", curveClientSocketOptions(parsed));
       for (const topic of topics) socket.subscribe(topic);
       socket.connect(uri);
     } catch (error) {

@@ -19,7 +19,14 @@
  * @module
  */
 
-import { createSocket, type Frames, type Socket, type SocketOptions } from "../zmtp/mod.ts";
+import {
+  createSocket,
+  type CurveClientOptions,
+  curveSocketOptions,
+  type Frames,
+  type Socket,
+  type SocketOptions,
+} from "../zmtp/mod.ts";
 import { createDecoder, encodeRequest, type MapMode } from "./msgpack.ts";
 import { parseCallReply, requestFrames } from "../rpc/wire.ts";
 import {
@@ -96,6 +103,12 @@ export interface ClientOptions {
    * `Map`s that keep integer keys distinct from string ones.
    */
   maps?: MapMode;
+  /**
+   * CURVE: encrypt and authenticate with the server whose public key is `serverKey` (Z85),
+   * e.g. `{ curve: { serverKey: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" } }`; without
+   * `secretKey` the client gets an ephemeral key pair.
+   */
+  curve?: CurveClientOptions;
   /** Options of the underlying DEALER socket (reconnect interval, heartbeats...). */
   socket?: SocketOptions;
 }
@@ -153,7 +166,10 @@ export class Client {
     this.uri = uri;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#decode = createDecoder(options.maps);
-    this.#socket = createSocket("DEALER", options.socket);
+    this.#socket = createSocket("DEALER", {
+      ...options.socket,
+      ...curveSocketOptions(options.curve),
+    });
     try {
       this.#socket.connect(uri);
     } catch (error) {

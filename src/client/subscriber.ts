@@ -10,7 +10,13 @@
  * @module
  */
 
-import { createSocket, type Socket, type SocketOptions } from "../zmtp/mod.ts";
+import {
+  createSocket,
+  type CurveClientOptions,
+  curveSocketOptions,
+  type Socket,
+  type SocketOptions,
+} from "../zmtp/mod.ts";
 import { createDecoder, type MapMode } from "./msgpack.ts";
 
 /** Default endpoint of a LuaOverMQ publisher. */
@@ -32,6 +38,12 @@ export interface Publication {
 export interface SubscriberOptions {
   /** How msgpack maps are returned (see {@linkcode MapMode}); default plain objects. */
   maps?: MapMode;
+  /**
+   * CURVE: encrypt and authenticate with the server whose public key is `serverKey` (Z85),
+   * e.g. `{ curve: { serverKey: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" } }`; without
+   * `secretKey` the client gets an ephemeral key pair.
+   */
+  curve?: CurveClientOptions;
   /** Options of the underlying SUB socket. */
   socket?: SocketOptions;
 }
@@ -61,7 +73,10 @@ export class Subscriber implements AsyncIterable<Publication> {
   ) {
     this.uri = uri;
     this.#decode = createDecoder(options.maps);
-    this.#socket = createSocket("SUB", options.socket);
+    this.#socket = createSocket("SUB", {
+      ...options.socket,
+      ...curveSocketOptions(options.curve),
+    });
     try {
       for (const topic of topics.length === 0 ? [""] : topics) this.#socket.subscribe(topic);
       this.#socket.connect(uri);

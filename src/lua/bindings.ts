@@ -25,6 +25,7 @@ import {
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
 import { sleep } from "../zmtp/wait.ts";
+import { readSecretKeyFile } from "../zmtp/security.ts";
 import { IDLE, parseReply, RpcServer, SERVED } from "../rpc/mod.ts";
 
 /**
@@ -389,11 +390,25 @@ export class LuaOverMQBindings {
     return 1;
   }
 
-  #optionValue(L: LuaState, idx: number): number | Uint8Array | undefined {
+  #optionValue(L: LuaState, idx: number): OptionValue {
     const m = this.#engine.m;
     const type = m._lua_type(L, idx);
     if (type === LuaType.NUMBER) return m._lua_tonumberx(L, idx, 0);
     if (type === LuaType.STRING) return this.#engine.api.toBytes(L, idx);
+    if (type === LuaType.BOOLEAN) return m._lua_toboolean(L, idx) !== 0;
+    if (type === LuaType.TABLE) {
+      // A list of strings (curve_allow): its values 1..n.
+      const list: Uint8Array[] = [];
+      const table = m._lua_absindex(L, idx);
+      for (let i = 1;; i++) {
+        m._lua_rawgeti(L, table, BigInt(i));
+        const ok = m._lua_type(L, -1) === LuaType.STRING;
+        if (ok) list.push(this.#engine.api.toBytes(L, -1));
+        m._lua_settop(L, -2);
+        if (!ok) break;
+      }
+      return list;
+    }
     return undefined;
   }
 
@@ -647,13 +662,16 @@ const NUMERIC_OPTIONS: Record<string, keyof SocketOptions> = {
   max_subscriptions: "maxSubscriptions",
 };
 
+/** A Lua option value: a number, a string, a boolean, or a list of strings. */
+type OptionValue = number | Uint8Array | boolean | Uint8Array[] | undefined;
+
 /** A socket option by its Lua name, checked: a socket option, or one of lomq's RPC. */
 type ParsedOption =
-  | { key: keyof SocketOptions; value: number | Uint8Array }
+  | { key: keyof SocketOptions; value: unknown }
   | { callTimeoutMs: number }
   | { serveBudgetMs: number };
 
-function parseOption(name: string, value: number | Uint8Array | undefined): ParsedOption {
+function parseOption(name: string, value: OptionValue): ParsedOption {
   if (name === "timeout_ms") {
     if (typeof value !== "number") throw new Error("option timeout_ms must be a number");
     return { callTimeoutMs: value };
@@ -668,14 +686,87 @@ function parseOption(name: string, value: number | Uint8Array | undefined): Pars
     if (!(value instanceof Uint8Array)) throw new Error("option identity must be a string");
     return { key: "identity", value };
   }
+  const security = parseSecurityOption(name, value);
+  if (security !== undefined) return security;
   const key = NUMERIC_OPTIONS[name];
   if (!key) {
-    const known = [...Object.keys(NUMERIC_OPTIONS), "identity", "timeout_ms", "call_timeout_ms"]
-      .join(", ");
+    const known = [
+      ...Object.keys(NUMERIC_OPTIONS),
+      "identity",
+      "timeout_ms",
+      "call_timeout_ms",
+      ...SECURITY_LUA_NAMES,
+    ].join(", ");
     throw new Error(`unknown socket option '${name}' (known: ${known})`);
   }
   if (typeof value !== "number") throw new Error(`option ${name} must be a number`);
   return { key, value };
+}
+
+const SECURITY_LUA_NAMES = [
+  "curve_server",
+  "curve_secretkey",
+  "curve_secretkey_file",
+  "curve_publickey",
+  "curve_serverkey",
+  "curve_allow",
+  "curve_allow_file",
+  "plain_server",
+  "plain_username",
+  "plain_password",
+  "plain_users_file",
+];
+
+const textDecoder = new TextDecoder();
+
+/**
+ * libzmq's security options by their names (ZMQ_CURVE_SERVER is curve_server): keys as Z85
+ * strings or 32 raw bytes, files by path; undefined for any other name.
+ */
+function parseSecurityOption(name: string, value: OptionValue): ParsedOption | undefined {
+  const text = (what: string): string => {
+    if (!(value instanceof Uint8Array)) throw new Error(`option ${name} must be ${what}`);
+    return textDecoder.decode(value);
+  };
+  const flag = (): boolean => {
+    if (typeof value === "boolean") return value;
+    if (typeof value === "number") return value !== 0;
+    throw new Error(`option ${name} must be true or false`);
+  };
+  const key = (): Uint8Array => {
+    if (!(value instanceof Uint8Array)) {
+      throw new Error(`option ${name} must be a key: 40 Z85 characters or 32 bytes`);
+    }
+    return value;
+  };
+  switch (name) {
+    case "curve_server":
+      return { key: "curveServer", value: flag() };
+    case "plain_server":
+      return { key: "plainServer", value: flag() };
+    case "curve_secretkey":
+      return { key: "curveSecretKey", value: key() };
+    case "curve_publickey":
+      return { key: "curvePublicKey", value: key() };
+    case "curve_serverkey":
+      return { key: "curveServerKey", value: key() };
+    case "curve_secretkey_file":
+      return { key: "curveSecretKey", value: readSecretKeyFile(text("a file path")) };
+    case "curve_allow":
+      if (!Array.isArray(value)) {
+        throw new Error('option curve_allow must be a list of public keys: { "Z85...", ... }');
+      }
+      return { key: "curveAllow", value };
+    case "curve_allow_file":
+      return { key: "curveAllowFile", value: text("a file path") };
+    case "plain_users_file":
+      return { key: "plainUsersFile", value: text("a file path") };
+    case "plain_username":
+      return { key: "plainUsername", value: text("a string") };
+    case "plain_password":
+      return { key: "plainPassword", value: text("a string") };
+  }
+  return undefined;
 }
 
 /** `call_timeout_ms` on a socket: the budget of each call it serves. */

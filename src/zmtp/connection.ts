@@ -11,12 +11,11 @@ import {
   ascii,
   concat,
   decodeCommand,
-  decodeProperties,
   EMPTY,
   encodeCommand,
   encodeMessage,
   encodePing,
-  encodeReady,
+  encodeProperties,
   FLAG_COMMAND,
   FLAG_MORE,
   FrameReader,
@@ -34,6 +33,9 @@ import {
   REVISION_OFFSET,
 } from "./greeting.ts";
 import { socketTypeCode, socketTypeName, toZmtp1 } from "./legacy.ts";
+import { HandshakeRefused, type Mechanism, NullMechanism } from "./mechanism.ts";
+import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
+import { createMechanism, usesCurve } from "./security.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
 import type { Queue } from "./queue.ts";
@@ -90,11 +92,6 @@ export interface ConnectionConfig {
   remote: string;
   /** The socket's endpoint: the bound one it was accepted on, or the connect()ed one. */
   endpoint: string;
-  /**
-   * The socket's security mechanism (default "NULL"). Under any other, ZMTP 2.0 and 1.0
-   * peers are refused, as libzmq does: they cannot authenticate.
-   */
-  mechanism?: string;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -117,9 +114,9 @@ const WRITE_BUFFER_MIN = 1024;
 const WRITE_BUFFER_KEEP = 4 * 1024;
 
 const MAJOR = new Uint8Array([3]);
-// Bytes 11 to 63 of our 3.x greeting: what follows the major version.
-const GREETING_REST = buildGreeting().subarray(REVISION_OFFSET + 1);
 const PING = encodePing(0);
+// The mechanism of a connection whose own is still being set up (see start()).
+const PLACEHOLDER: Mechanism = new NullMechanism(EMPTY);
 const IDENTITY_TYPES: ReadonlySet<SocketType> = new Set(["REQ", "DEALER", "ROUTER"]);
 
 /** Human-readable reason for an I/O failure (Deno errors carry terse OS texts). */
@@ -174,6 +171,11 @@ export class Connection<T> {
   #opts: ResolvedOptions;
   #handler: ConnectionHandler<T>;
   #reader: FrameReader;
+  // The security mechanism (NULL, PLAIN, CURVE); #secure once an encrypting one is set up.
+  #mechanism: Mechanism = PLACEHOLDER;
+  #secure = false;
+  // Pending while the crypto library loads (the first CURVE connection of the process).
+  #loading: Promise<void> | null = null;
   #state = State.Greeting;
   #framing: Framing = 3;
   // How much of our greeting is queued: the signature (1), the major version (2), all (3).
@@ -215,6 +217,19 @@ export class Connection<T> {
     this.#reader = new FrameReader(this.#opts.maxMessageSize);
   }
 
+  /** The metadata we announce (READY, or INITIATE/READY of PLAIN and CURVE). */
+  #metadata(): [string, Uint8Array][] {
+    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
+    const identity = this.#identity();
+    if (identity.length > 0) props.push(["Identity", identity]);
+    return props;
+  }
+
+  /** Who the peer is by its security mechanism (CURVE public key, PLAIN user), or "". */
+  get peerName(): string {
+    return this.#mechanism.peerName;
+  }
+
   /** True once the handshake completed and until the connection closes. */
   get isOpen(): boolean {
     return this.#state === State.Open;
@@ -248,12 +263,13 @@ export class Connection<T> {
 
   /**
    * Sends our signature (the rest of the greeting follows as the peer's arrives, see
-   * greeting.ts) and starts reading.
+   * greeting.ts) and starts reading. A CURVE socket's first connection waits for the crypto
+   * library to load before its signature goes out (and before anything is read).
    */
   start(): void {
-    this.#control.push(buildSignature(this.#identity().length));
-    this.#greetingSent = 1;
-    this.kick();
+    const loading = usesCurve(this.#opts) ? loadCurve() : null;
+    if (loading === null) this.#begin();
+    else this.#loading = loading.then(() => this.#begin(), (err) => this.#fail(err));
     const timeout = this.#opts.handshakeTimeoutMs;
     if (timeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
@@ -273,6 +289,20 @@ export class Connection<T> {
   #identity(): Uint8Array {
     const identity = this.#opts.identity;
     return identity !== undefined && IDENTITY_TYPES.has(this.#config.socketType) ? identity : EMPTY;
+  }
+
+  /** Sets up the security mechanism and sends our signature. */
+  #begin(): void {
+    if (this.#state === State.Closed) return;
+    try {
+      this.#mechanism = createMechanism(this.#opts, encodeProperties(this.#metadata()));
+    } catch (err) {
+      this.close(`cannot start the handshake: ${(err as Error).message}`, "dropped");
+      return;
+    }
+    this.#control.push(buildSignature(this.#identity().length));
+    this.#greetingSent = 1;
+    this.kick();
   }
 
   /**
@@ -308,9 +338,11 @@ export class Connection<T> {
       case "done": {
         this.#sendGreeting(3);
         const { mechanism, minor } = check.greeting;
-        if (mechanism !== "NULL") {
+        const ours = this.#mechanism.name;
+        if (mechanism !== ours) {
           throw new ProtocolError(
-            `peer uses security mechanism ${mechanism}; only NULL is supported`,
+            `peer uses security mechanism ${mechanism || "(none)"}, this socket ${ours}` +
+              (ours === "NULL" ? " (set curve_* or plain_* options to accept it)" : ""),
           );
         }
         this.peerMinor = minor;
@@ -324,8 +356,9 @@ export class Connection<T> {
 
   /**
    * Queues what of our greeting the peer's allows: our major version once its signature is
-   * in, the rest once its revision byte is: for 3.x the 3.x greeting's rest and READY, for
-   * 2.0 and a versioned 1.0 our socket type and identity frame.
+   * in, the rest once its revision byte is: for 3.x the 3.x greeting's rest and the
+   * mechanism's first command (NULL's READY, a client's HELLO), for 2.0 and a versioned 1.0
+   * our socket type and identity frame.
    */
   #sendGreeting(revision: number | undefined): void {
     if (this.#greetingSent < 2) {
@@ -335,7 +368,10 @@ export class Connection<T> {
     if (revision !== undefined && this.#greetingSent < 3) {
       this.#greetingSent = 3;
       if (revision >= 3) {
-        this.#control.push(concat(GREETING_REST, this.#readyCommand()));
+        const mechanism = this.#mechanism;
+        const greeting = buildGreeting(mechanism.name, mechanism.asServer);
+        // One chunk, so that the handshake needs no copy buffer.
+        this.#control.push(concat(greeting.subarray(REVISION_OFFSET + 1), ...mechanism.greet()));
       } else {
         this.#legacy(revision === 0 ? 1 : 2, revision === 0 ? "1.0" : "2.0");
         const type = new Uint8Array([socketTypeCode(this.#config.socketType)]);
@@ -345,20 +381,12 @@ export class Connection<T> {
     this.kick();
   }
 
-  /** READY with our socket type and identity. */
-  #readyCommand(): Uint8Array {
-    const props: [string, Uint8Array][] = [["Socket-Type", ascii(this.#config.socketType)]];
-    const identity = this.#identity();
-    if (identity.length > 0) props.push(["Identity", identity]);
-    return encodeReady(props);
-  }
-
   /**
    * The peer speaks ZMTP 2.0 or 1.0: refused under a security mechanism (it has none, so
    * it cannot authenticate), otherwise read and written in its framing from now on.
    */
   #legacy(framing: Framing, version: string): void {
-    const mechanism = this.#config.mechanism ?? "NULL";
+    const mechanism = this.#mechanism.name;
     if (mechanism !== "NULL") {
       throw new ProtocolError(
         `ZMTP ${version} peer refused: it cannot authenticate, and this socket requires ` +
@@ -390,6 +418,11 @@ export class Connection<T> {
     return this.#framing === 1 ? toZmtp1(chunk) : chunk;
   }
 
+  /** Queues a command (PING...) or a message after the handshake, as the peer reads it. */
+  #queueCommand(chunk: Uint8Array): void {
+    this.#control.push(this.#secure ? this.#mechanism.seal(chunk) : this.#frame(chunk));
+  }
+
   /**
    * Queues a subscription for the peer: a command for ZMTP 3.1, a 1/0-prefixed message for
    * 3.0 and older.
@@ -397,12 +430,12 @@ export class Connection<T> {
   sendSubscription(subscribe: boolean, prefix: Uint8Array): void {
     if (this.#state === State.Closed) return;
     if (this.peerMinor >= 1) {
-      this.#control.push(encodeCommand(subscribe ? "SUBSCRIBE" : "CANCEL", prefix));
+      this.#queueCommand(encodeCommand(subscribe ? "SUBSCRIBE" : "CANCEL", prefix));
     } else {
       const body = new Uint8Array(prefix.length + 1);
       body[0] = subscribe ? 1 : 0;
       body.set(prefix, 1);
-      this.#control.push(this.#frame(encodeMessage([body])));
+      this.#queueCommand(encodeMessage([body]));
     }
     this.kick();
   }
@@ -466,6 +499,8 @@ export class Connection<T> {
 
   async #readLoop(): Promise<void> {
     try {
+      // A peer's HELLO may arrive before the crypto library is loaded.
+      if (this.#loading !== null) await this.#loading;
       while (this.#state !== State.Closed) {
         if (this.#paused) {
           await new Promise<void>((resolve) => this.#wake = resolve);
@@ -473,7 +508,9 @@ export class Connection<T> {
         }
         const n = await this.#read(this.#reader.target());
         if (n === 0) {
-          this.close("peer closed the connection", "ended");
+          // Cut during a PLAIN or CURVE handshake: most likely a refusal, worth a warning.
+          const refused = this.#state !== State.Open && this.#mechanism.name !== "NULL";
+          this.close(this.#closedByPeer(), refused ? "dropped" : "ended");
           return;
         }
         this.#reader.commit(n);
@@ -493,9 +530,18 @@ export class Connection<T> {
     }
   }
 
+  /** Why the peer closed: during a CURVE or PLAIN handshake, most likely it refused us. */
+  #closedByPeer(): string {
+    const mechanism = this.#mechanism.name;
+    if (this.#state === State.Open || mechanism === "NULL") return "peer closed the connection";
+    return `peer closed the connection during the ${mechanism} handshake` +
+      (this.#mechanism.asServer ? "" : " (a wrong server key, or credentials it does not accept?)");
+  }
+
   /** Closes on an exception, classified where it was thrown: by its type. */
   #fail(err: unknown): void {
-    if (err instanceof ProtocolError) this.close(err.message, "dropped");
+    if (err instanceof HandshakeRefused) this.#refuse(err);
+    else if (err instanceof ProtocolError) this.close(err.message, "dropped");
     else this.close(describeIoError(err), isTransportError(err) ? "ended" : "dropped");
   }
 
@@ -507,9 +553,22 @@ export class Connection<T> {
     }
   }
 
+  /**
+   * Sends the ERROR command of a refused handshake, then closes (the ERROR is written first:
+   * libzmq peers then report why). Reading stops at once.
+   */
+  #refuse(err: HandshakeRefused): void {
+    if (this.#state === State.Closed) return;
+    this.#paused = true;
+    this.#conn.write(err.reply).then(
+      () => this.close(err.message, "dropped"),
+      () => this.close(err.message, "dropped"),
+    );
+  }
+
   #parse(): void {
     const reader = this.#reader;
-    reader.maxFrameSize = this.#opts.maxMessageSize;
+    reader.maxFrameSize = this.#opts.maxMessageSize + (this.#secure ? CURVE_FRAME_OVERHEAD : 0);
     if (this.#state === State.Greeting && !this.#greet()) return;
     while (this.#state !== State.Closed && !this.#paused) {
       if (!reader.next()) {
@@ -520,7 +579,8 @@ export class Connection<T> {
       const body = reader.body;
       if ((flags & FLAG_COMMAND) !== 0) {
         if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
-        this.#command(body);
+        if (this.#secure) this.#sealed(body);
+        else this.#command(body);
         continue;
       }
       if (this.#state !== State.Open) {
@@ -528,26 +588,46 @@ export class Connection<T> {
         this.#legacyIdentity(body);
         continue;
       }
-      const parts = this.#parts;
-      if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
-        throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
-      }
-      this.#partsSize += body.length;
-      if (this.#partsSize > this.#opts.maxMessageSize) {
-        throw new ProtocolError(
-          `message of ${this.#partsSize} bytes so far exceeds the maximum message size ` +
-            `(maxMessageSize ${this.#opts.maxMessageSize})`,
-        );
-      }
-      parts.push(body);
-      if ((flags & FLAG_MORE) === 0) {
-        this.#parts = [];
-        this.#partsSize = 0;
-        // Its bytes now count as a complete message, not as one still arriving.
-        if (this.#held !== 0) this.#hold(0);
-        this.#handler.onMessage(this, parts);
-        if (!this.#handler.canReceive(this)) this.#paused = true;
-      }
+      // libzmq sends MESSAGE without the COMMAND flag.
+      if (this.#secure) this.#sealed(body);
+      else this.#part(flags, body);
+    }
+  }
+
+  /** A MESSAGE command of an encrypting mechanism: opened, then a command or a message part. */
+  #sealed(body: Uint8Array): void {
+    const mechanism = this.#mechanism;
+    const inner = mechanism.open(body);
+    const flags = mechanism.openedFlags;
+    if ((flags & 2) !== 0) {
+      if (this.#parts.length > 0) throw new ProtocolError("command inside a multi-frame message");
+      this.#command(inner);
+    } else {
+      this.#part((flags & 1) !== 0 ? FLAG_MORE : 0, inner);
+    }
+  }
+
+  /** One frame of a message; the last one delivers it. */
+  #part(flags: number, body: Uint8Array): void {
+    const parts = this.#parts;
+    if (parts.length >= MAX_FRAMES_PER_MESSAGE) {
+      throw new ProtocolError(`message has more than ${MAX_FRAMES_PER_MESSAGE} frames`);
+    }
+    this.#partsSize += body.length;
+    if (this.#partsSize > this.#opts.maxMessageSize) {
+      throw new ProtocolError(
+        `message of ${this.#partsSize} bytes so far exceeds the maximum message size ` +
+          `(maxMessageSize ${this.#opts.maxMessageSize})`,
+      );
+    }
+    parts.push(body);
+    if ((flags & FLAG_MORE) === 0) {
+      this.#parts = [];
+      this.#partsSize = 0;
+      // Its bytes now count as a complete message, not as one still arriving.
+      if (this.#held !== 0) this.#hold(0);
+      this.#handler.onMessage(this, parts);
+      if (!this.#handler.canReceive(this)) this.#paused = true;
     }
   }
 
@@ -614,11 +694,20 @@ export class Connection<T> {
   #command(body: Uint8Array): void {
     const { name, data } = decodeCommand(body);
     if (this.#state === State.AwaitReady) {
-      if (name === "READY") return this.#ready(data);
       if (name === "ERROR") {
-        throw new ProtocolError(`peer refused the handshake: ${errorReason(data)}`);
+        const reason = errorReason(data);
+        throw new ProtocolError(
+          `peer refused the handshake: ${reason}` +
+            (reason.startsWith("400") ? " (our key or credentials are not accepted)" : ""),
+        );
       }
-      throw new ProtocolError(`unexpected ${name} command during the handshake`);
+      const step = this.#mechanism.handshake(name, data);
+      if (step.reply !== undefined) {
+        this.#control.push(step.reply);
+        this.kick();
+      }
+      if (step.peer !== undefined) this.#ready(step.peer);
+      return;
     }
     switch (name) {
       case "PING":
@@ -636,8 +725,7 @@ export class Connection<T> {
     }
   }
 
-  #ready(data: Uint8Array): void {
-    const props = decodeProperties(data);
+  #ready(props: Map<string, Uint8Array>): void {
     const type = props.get("socket-type");
     if (type === undefined) throw new ProtocolError("READY without Socket-Type");
     this.#checkPeerType(latin1(type).toUpperCase());
@@ -657,6 +745,7 @@ export class Connection<T> {
   /** The handshake is done: messages may flow. */
   #open(): void {
     this.#state = State.Open;
+    this.#secure = this.#mechanism.encrypts;
     this.handshaken = true;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
@@ -676,7 +765,8 @@ export class Connection<T> {
     if (data.length < 2) throw new ProtocolError("PING without TTL");
     const ttl = (data[0] << 8) | data[1];
     // The context is echoed verbatim (RFC 37 caps it at 16 bytes; libzmq sends at most that).
-    const pong = encodeCommand("PONG", data.subarray(2, 18));
+    let pong = encodeCommand("PONG", data.subarray(2, 18));
+    if (this.#secure) pong = this.#mechanism.seal(pong);
     // At most one PONG waits to be written, as in libzmq: the newest replaces it, so a PING
     // flood from a peer that never reads costs one PONG, not one per PING.
     if (this.#pongAt >= 0) {
@@ -703,7 +793,7 @@ export class Connection<T> {
     // A PING still waiting to be written does the job of this one too.
     if (!this.#pingQueued) {
       this.#pingQueued = true;
-      this.#control.push(PING);
+      this.#queueCommand(PING);
       this.kick();
     }
     const timeout = heartbeatTimeout(this.#opts);
@@ -763,9 +853,9 @@ export class Connection<T> {
         const next = out.peek();
         if (next === undefined || (batch.length > 0 && next.length >= BATCH_BYTES)) break;
         out.shift();
-        const framed = this.#framing === 1 ? toZmtp1(next) : next;
-        batch.push(framed);
-        total += framed.length;
+        const wire = this.#secure ? this.#mechanism.seal(next) : this.#frame(next);
+        batch.push(wire);
+        total += wire.length;
         taken++;
       }
     }

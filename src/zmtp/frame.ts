@@ -389,6 +389,16 @@ export function decodeCommand(body: Uint8Array): Command {
 
 /** Encodes READY with the given metadata properties (name, value pairs, in order). */
 export function encodeReady(properties: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+  return encodeCommand("READY", encodeProperties(properties));
+}
+
+/**
+ * Encodes metadata properties (RFC 23: name-size, name, 4-byte value-size, value), the data
+ * of READY and, inside their boxes, of PLAIN's INITIATE and CURVE's INITIATE and READY.
+ */
+export function encodeProperties(
+  properties: ReadonlyArray<readonly [string, Uint8Array]>,
+): Uint8Array {
   let size = 0;
   for (const [name, value] of properties) size += 1 + name.length + 4 + value.length;
   const data = new Uint8Array(size);
@@ -404,7 +414,7 @@ export function encodeReady(properties: ReadonlyArray<readonly [string, Uint8Arr
     data.set(value, pos);
     pos += n;
   }
-  return encodeCommand("READY", data);
+  return data;
 }
 
 /**
@@ -456,10 +466,15 @@ export function ascii(text: string): Uint8Array {
   return out;
 }
 
-/** Joins two byte arrays into a fresh one of its own (not an arena view: it may live long). */
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+/** Joins byte arrays into a fresh one of its own (not an arena view: it may live long). */
+export function concat(...chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
   return out;
 }

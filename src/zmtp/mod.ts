@@ -42,6 +42,12 @@ export { DEFAULT_OPTIONS, MAX_SUBSCRIPTION_BYTES } from "./options.ts";
 export { formatEndpoint, parseEndpoint } from "./endpoint.ts";
 export type { Endpoint, IpcEndpoint, TcpEndpoint } from "./endpoint.ts";
 export { MAX_FRAMES_PER_MESSAGE } from "./frame.ts";
+export type { CurveKey, SecurityOptions } from "./security.ts";
+export { curveSocketOptions, decodeCurveKey, readSecretKeyFile } from "./security.ts";
+export type { CurveClientOptions } from "./security.ts";
+export { curveKeyPair, curvePublicKey, loadCurve } from "./curve.ts";
+export type { CurveKeyPair } from "./curve.ts";
+export { z85Decode, z85Encode } from "./z85.ts";
 export {
   EACCES,
   EADDRINUSE,

@@ -5,9 +5,13 @@
  */
 
 import { EINVAL, ZmqError } from "./errors.ts";
+import { SECURITY_OPTIONS, type SecurityOptions, validateSecurityOption } from "./security.ts";
 
-/** Options of a socket; every field is optional and has a libzmq-like default. */
-export interface SocketOptions {
+/**
+ * Options of a socket; every field is optional and has a libzmq-like default. The security
+ * ones (CURVE, PLAIN; NULL by default) are described in {@linkcode SecurityOptions}.
+ */
+export interface SocketOptions extends SecurityOptions {
   /** High-water mark in messages, per connection, for sending and receiving (default 1000). */
   hwm?: number;
   /** Largest incoming message in bytes; a larger one closes that connection (default 64 MiB). */
@@ -65,8 +69,11 @@ export interface SocketOptions {
   maxSubscriptions?: number;
 }
 
-/** Options with every default filled in; heartbeatTimeoutMs stays optional (derived). */
-export interface ResolvedOptions {
+/**
+ * Options with every default filled in; heartbeatTimeoutMs stays optional (derived), and so do
+ * the security options (unset: NULL).
+ */
+export interface ResolvedOptions extends SecurityOptions {
   /** See {@linkcode SocketOptions.hwm}. */
   hwm: number;
   /** See {@linkcode SocketOptions.maxMessageSize}. */
@@ -124,7 +131,9 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {
 // Node's timers clamp larger delays to 1 ms, which would turn a typo into a busy loop.
 const MAX_DELAY = 0x7fff_ffff;
 
-const LIMITS: Readonly<Record<Exclude<keyof SocketOptions, "identity">, [number, number]>> = {
+type NumericOption = Exclude<keyof SocketOptions, "identity" | keyof SecurityOptions>;
+
+const LIMITS: Readonly<Record<NumericOption, [number, number]>> = {
   hwm: [1, 0x7fff_ffff],
   maxMessageSize: [0, 0xffff_ffff],
   handshakeTimeoutMs: [0, MAX_DELAY],
@@ -153,7 +162,10 @@ export function validateOption<K extends keyof SocketOptions>(
     }
     return;
   }
-  const limits = LIMITS[name as Exclude<keyof SocketOptions, "identity">];
+  if (SECURITY_OPTIONS.has(name)) {
+    return validateSecurityOption(name as keyof SecurityOptions, value);
+  }
+  const limits = LIMITS[name as NumericOption];
   if (limits === undefined) throw new ZmqError(EINVAL, `unknown socket option '${String(name)}'`);
   if (value === undefined && name === "heartbeatTimeoutMs") return;
   if (

@@ -546,7 +546,10 @@ Deno.test("log: one line per event naming the peer, the socket and the reason", 
     }
     const expected: [RawPeer, string][] = [
       [garbage, "not a ZMTP greeting \\(bad signature\\)"],
-      [curve, "peer uses security mechanism CURVE; only NULL is supported"],
+      [
+        curve,
+        "peer uses security mechanism CURVE, this socket NULL \\(set curve_\\* or plain_\\* options to accept it\\)",
+      ],
       [silent, "handshake timeout: the peer did not complete the ZMTP handshake in 300 ms"],
       [
         oversize,

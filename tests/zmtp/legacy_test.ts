@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { type CloseKind, Connection, type ConnectionHandler } from "../../src/zmtp/connection.ts";
 import { encodeMessage, FLAG_MORE, ProtocolError } from "../../src/zmtp/frame.ts";
 import { buildGreeting, buildSignature, parseGreeting } from "../../src/zmtp/greeting.ts";
+import { curveKeyPair, loadCurve } from "../../src/zmtp/curve.ts";
 import { socketTypeCode, socketTypeName, toZmtp1 } from "../../src/zmtp/legacy.ts";
 import { createSocket, type Socket } from "../../src/zmtp/mod.ts";
 import { resolveOptions } from "../../src/zmtp/options.ts";
@@ -439,16 +440,17 @@ class Recorder implements ConnectionHandler<unknown> {
 Deno.test("a socket with a security mechanism refuses ZMTP 2.0 and 1.0 peers, as libzmq does", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const endpoint = `tcp://127.0.0.1:${listener.addr.port}`;
+  await loadCurve();
+  const options = resolveOptions({ curveServer: true, curveSecretKey: curveKeyPair().secretKey });
   try {
     for (const version of ["2.0", "1.0"]) {
       const client = await RawPeer.connect(endpoint);
       const recorder = new Recorder();
       const conn = new Connection(await listener.accept(), {
         socketType: "REP",
-        options: resolveOptions(),
+        options,
         remote: "test",
         endpoint,
-        mechanism: "CURVE",
       }, recorder);
       conn.start();
       assert.deepEqual([...await expectBytes(client, 10, "signature")], SIGNATURE);

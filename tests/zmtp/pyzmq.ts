@@ -117,10 +117,13 @@ export class PyAgent {
     return answer;
   }
 
-  /** Creates a socket; returns its id. `opts` names libzmq options without the ZMQ_ prefix. */
+  /**
+   * Creates a socket; returns its id. `opts` names libzmq options without the ZMQ_ prefix
+   * (strings for keys and PLAIN credentials, 1 for the CURVE_SERVER and PLAIN_SERVER flags).
+   */
   async socket(
     type: string,
-    opts: Record<string, number> = {},
+    opts: Record<string, number | string> = {},
     identity?: Uint8Array | string,
   ): Promise<string> {
     const id = `s${this.#nextId++}`;

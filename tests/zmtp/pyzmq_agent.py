@@ -11,9 +11,11 @@ import sys
 import time
 
 import zmq
+import zmq.utils.z85
 
 ctx = zmq.Context.instance()
 sockets = {}
+authenticators = []
 
 OPTS = {
     "LINGER": zmq.LINGER,
@@ -27,6 +29,13 @@ OPTS = {
     "IMMEDIATE": zmq.IMMEDIATE,
     "IPV6": zmq.IPV6,
     "MAXMSGSIZE": zmq.MAXMSGSIZE,
+    "CURVE_SERVER": zmq.CURVE_SERVER,
+    "CURVE_SECRETKEY": zmq.CURVE_SECRETKEY,
+    "CURVE_PUBLICKEY": zmq.CURVE_PUBLICKEY,
+    "CURVE_SERVERKEY": zmq.CURVE_SERVERKEY,
+    "PLAIN_SERVER": zmq.PLAIN_SERVER,
+    "PLAIN_USERNAME": zmq.PLAIN_USERNAME,
+    "PLAIN_PASSWORD": zmq.PLAIN_PASSWORD,
 }
 
 
@@ -42,11 +51,29 @@ def handle(cmd):
     op = cmd["op"]
     if op == "version":
         return {"zmq": zmq.zmq_version()}
+    if op == "keypair":
+        public, secret = zmq.curve_keypair()
+        return {"public": public.decode(), "secret": secret.decode()}
+    if op == "curve_public":
+        return {"public": zmq.curve_public(cmd["secret"].encode()).decode()}
+    if op == "z85_encode":
+        return {"text": zmq.utils.z85.encode(unb64(cmd["data"])).decode()}
+    if op == "z85_decode":
+        return {"data": b64(zmq.utils.z85.decode(cmd["text"].encode()))}
+    if op == "auth_plain":
+        # libzmq's PLAIN server needs a ZAP handler: pyzmq's, with these user: password pairs.
+        from zmq.auth.thread import ThreadAuthenticator
+
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_plain(domain="*", passwords=cmd["passwords"])
+        authenticators.append(auth)
+        return {}
     if op == "socket":
         sock = ctx.socket(getattr(zmq, cmd["type"]))
         sock.setsockopt(zmq.LINGER, 0)
         for name, value in cmd.get("opts", {}).items():
-            sock.setsockopt(OPTS[name], value)
+            sock.setsockopt(OPTS[name], value.encode() if isinstance(value, str) else value)
         if "identity" in cmd:
             sock.setsockopt(zmq.ROUTING_ID, unb64(cmd["identity"]))
         sockets[cmd["id"]] = sock
@@ -138,6 +165,8 @@ def main():
         sys.stdout.flush()
     for sock in sockets.values():
         sock.close(0)
+    for auth in authenticators:
+        auth.stop()
     ctx.term()
 
 
