@@ -14,11 +14,12 @@ import {
 import { flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
 import { CLIENT_SPECS, clientFromOptions, EXIT_SERVER_ERROR, EXIT_UNREACHABLE } from "./call.ts";
 import { encodeBase64 } from "./json.ts";
+import { CURVE_CLIENT_HELP } from "./security.ts";
 
 const DEFAULT_LS_TIMEOUT_MS = 5000;
 
 /** Help text for `lomq ls`. */
-export const LS_HELP = `Usage: lomq ls [--uri URI] [--json] [--timeout MS]
+export const LS_HELP = `Usage: lomq ls [--uri URI] [--json] [--timeout MS] [--server-key Z85]
 
 Lists the functions a lomq server lets clients call, one a line, with their
 parameters: add(a, b), log(fmt, ...). It asks the server with the reserved
@@ -33,6 +34,7 @@ Options:
   -u, --uri URI        the server's RPC endpoint (default ${DEFAULT_RPC_URI})
   -t, --timeout MS     how long to wait for each reply (default ${DEFAULT_LS_TIMEOUT_MS})
       --json           print one JSON array of {"name", "params", "vararg"}
+${CURVE_CLIENT_HELP}
   -h, --help           show this help
 
 Examples:
