@@ -37,4 +37,4 @@ export {
   type SubscriberOptions,
 } from "./src/client/subscriber.ts";
 export { createDecoder, encode, EncodeError, Float, type MapMode } from "./src/client/msgpack.ts";
-export type { SocketOptions } from "./src/zmtp/mod.ts";
+export type { SocketOptions } from "./src/zmtp/options.ts";

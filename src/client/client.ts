@@ -19,7 +19,9 @@
  * @module
  */
 
-import { createSocket, type Frames, type Socket, type SocketOptions } from "../zmtp/mod.ts";
+// SocketOptions from its own module: the Node build's types then stay free of Deno's.
+import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
+import type { SocketOptions } from "../zmtp/options.ts";
 import { createDecoder, encodeRequest, type MapMode } from "./msgpack.ts";
 import { parseCallReply, requestFrames } from "../rpc/wire.ts";
 

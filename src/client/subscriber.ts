@@ -10,7 +10,8 @@
  * @module
  */
 
-import { createSocket, type Socket, type SocketOptions } from "../zmtp/mod.ts";
+import { createSocket, type Socket } from "../zmtp/mod.ts";
+import type { SocketOptions } from "../zmtp/options.ts";
 import { createDecoder, type MapMode } from "./msgpack.ts";
 
 /** Default endpoint of a LuaOverMQ publisher. */

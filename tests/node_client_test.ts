@@ -1,0 +1,169 @@
+// The client's Node.js build (clients/node): committed output matches the source, `npm install`
+// works offline into a fresh folder, and Node.js calls a real lomq server through it.
+import assert from "node:assert/strict";
+import ts from "typescript";
+import { buildNodePackage } from "../scripts/build_node.ts";
+import { ROOT, runChecked, startServe } from "./helpers/lomq.ts";
+import { skipNode } from "./helpers/node.ts";
+
+const PACKAGE = `${ROOT}clients/node`;
+
+Deno.test("clients/node is what `deno task build:node` makes of mod.ts (rebuild when this fails)", async () => {
+  const files = await buildNodePackage();
+  assert.ok(files.has("dist/index.js") && files.has("dist/types/mod.d.ts"));
+  for (const [path, text] of files) {
+    let committed: string | undefined;
+    try {
+      committed = (await Deno.readTextFile(`${PACKAGE}/${path}`)).replaceAll("\r\n", "\n");
+    } catch {
+      committed = undefined;
+    }
+    assert.ok(committed === text, `clients/node/${path} is stale: run 'deno task build:node'`);
+  }
+  const bundle = files.get("dist/index.js")!;
+  // Nothing for npm to fetch: the only imports left are Node's own.
+  const imports = [...bundle.matchAll(/\bimport\s*(?:\(|[^"'()]*from\s*)\s*["']([^"']+)["']/g)]
+    .map((m) => m[1]);
+  assert.deepEqual([...new Set(imports)], ["node:net"]);
+  const pkg = JSON.parse(files.get("package.json")!);
+  assert.equal(pkg.dependencies, undefined);
+});
+
+/** A fresh folder with clients/node installed by npm, offline. */
+async function installed(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "lomq-node-" });
+  await Deno.writeTextFile(`${dir}/package.json`, '{ "private": true, "type": "module" }\n');
+  // --install-links copies the package as a registry install would (a link would not show a
+  // file missing from "files"); --offline proves nothing is fetched.
+  await runChecked("npm", [
+    "install",
+    "--offline",
+    "--install-links",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    PACKAGE,
+  ], { cwd: dir, env: { npm_config_cache: `${dir}/.npm-cache` } });
+  return dir;
+}
+
+Deno.test({
+  name: "node: npm install ./clients/node offline, then calls, errors, timeouts and a subscriber",
+  ignore: skipNode,
+  async fn() {
+    const { server, rpc, pub } = await startServe();
+    const dir = await installed();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/main.mjs`,
+        `
+import { Client, Float, RpcError, RpcTimeoutError, Subscriber } from "lomq-client";
+const out = {};
+const client = new Client(${JSON.stringify(rpc)}, { timeoutMs: 5000 });
+out.add = await client.call("add", 1, 2);
+out.multi = await client.call("echo", 1, "two", 3.5, null, [1, { a: 2 }]);
+out.float = await client.call("float100");
+out.exact = String(await client.call("maxint"));
+out.binary = Array.from(await client.call("binary"));
+out.concurrent = await Promise.all(Array.from({ length: 20 }, (_, i) => client.call("add", i, 100)));
+try {
+  await client.call("fail", "it broke");
+} catch (error) {
+  out.error = [error instanceof RpcError, error.message];
+}
+try {
+  await client.call("nope");
+} catch (error) {
+  out.missing = error.message;
+}
+const sub = new Subscriber(${JSON.stringify(pub)}, ["node."]);
+let message;
+for (let i = 0; i < 50 && message === undefined; i++) {
+  await client.call("announce", "node.tick", { i: new Float(1) });
+  message = await sub.next(200);
+}
+out.sub = message && [message.topic, message.value];
+await sub.close();
+const gone = new Client("tcp://127.0.0.1:9", { timeoutMs: 200 });
+try {
+  await gone.call("add", 1, 2);
+} catch (error) {
+  out.timeout = [error instanceof RpcTimeoutError, error.connected];
+}
+await gone.close();
+await client.close();
+console.log(JSON.stringify(out));
+`,
+      );
+      const stdout = await runChecked("node", ["main.mjs"], { cwd: dir });
+      assert.deepEqual(JSON.parse(stdout), {
+        add: 3,
+        multi: [1, "two", 3.5, null, [1, { a: 2 }]],
+        float: 100,
+        exact: "9223372036854775807",
+        binary: [0, 1, 255],
+        concurrent: Array.from({ length: 20 }, (_, i) => i + 100),
+        error: [true, "it broke"],
+        missing: "function 'nope' not found",
+        sub: ["node.tick", { i: 1 }],
+        timeout: [true, false],
+      });
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "node: the package's types check a strict TypeScript program, and catch a misuse",
+  ignore: skipNode,
+  async fn() {
+    const dir = await installed();
+    try {
+      const good = `${dir}/good.ts`;
+      await Deno.writeTextFile(
+        good,
+        `
+import { Client, type ClientOptions, Float, RpcError, Subscriber } from "lomq-client";
+const options: ClientOptions = { timeoutMs: 1000, maps: "map", socket: { hwm: 10 } };
+const client = new Client("tcp://127.0.0.1:8004", options);
+const result: unknown = await client.call("echo", new Float(1), 2n, new Uint8Array(1));
+const sub = new Subscriber("tcp://127.0.0.1:8005", ["a"]);
+const next = await sub.next(10);
+const topic: string | undefined = next?.topic;
+export { result, topic, RpcError };
+`,
+      );
+      const bad = `${dir}/bad.ts`;
+      await Deno.writeTextFile(
+        bad,
+        `
+import { Client } from "lomq-client";
+new Client("tcp://127.0.0.1:8004", { timeoutMs: "soon" });
+`,
+      );
+      const check = (file: string) => {
+        const program = ts.createProgram([file], {
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.NodeNext,
+          moduleResolution: ts.ModuleResolutionKind.NodeNext,
+          lib: ["lib.es2022.d.ts", "lib.esnext.disposable.d.ts", "lib.dom.d.ts"],
+          types: [],
+        });
+        return ts.getPreEmitDiagnostics(program).map((d) =>
+          `${d.file?.fileName ?? ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+        );
+      };
+      assert.deepEqual(check(good), []);
+      const problems = check(bad);
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(problems[0], /bad\.ts: Type 'string' is not assignable to type 'number'/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
