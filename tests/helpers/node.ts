@@ -4,27 +4,14 @@
  * @module
  */
 
-import { interopRequired } from "./python.ts";
-
-async function works(program: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(program, {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
+import { interopRequired, succeeds } from "./python.ts";
 
 /**
  * Whether `node` and `npm` run. Throws when they do not but LOMQ_REQUIRE_INTEROP is set, so
  * CI cannot skip the Node client's tests silently.
  */
 export async function nodeForInterop(): Promise<boolean> {
-  if (await works("node") && await works("npm")) return true;
+  if (await succeeds("node", ["--version"]) && await succeeds("npm", ["--version"])) return true;
   if (interopRequired()) {
     throw new Error(
       "LOMQ_REQUIRE_INTEROP is set but node or npm does not run; install Node.js 20 or later",

@@ -74,6 +74,23 @@ def topic_bytes(topic: Topic) -> bytes:
     return topic.encode("utf-8") if isinstance(topic, str) else topic
 
 
+class SocketOwner:
+    """Owns ``zmq_skt`` and, unless the caller passed one in, its context ``zmq_ctx``."""
+
+    zmq_skt: Any
+    zmq_ctx: Any
+    _own_context: bool
+
+    def _release(self) -> None:
+        """Closes the socket, then the context if it is ours (idempotent)."""
+        if self.zmq_skt is not None:
+            self.zmq_skt.close()
+            self.zmq_skt = None
+        if self._own_context:
+            self.zmq_ctx.term()
+            self._own_context = False
+
+
 class Curve:
     """CURVE keys of a client: the server's public key and this client's pair.
 

@@ -11,6 +11,7 @@ from ._core import (
     Key,
     RPCClosedError,
     RPCTimeoutError,
+    SocketOwner,
     Topic,
     check_reply_frames,
     curve_from,
@@ -21,7 +22,7 @@ from ._core import (
 )
 
 
-class _SocketOwner:
+class _SocketOwner(SocketOwner):
     """One socket on a context that is ours unless the caller passed one in."""
 
     zmq_skt: Optional[zmq.Socket]
@@ -49,12 +50,7 @@ class _SocketOwner:
 
     def close(self) -> None:
         """Closes the socket (and the context, unless one was passed in)."""
-        if self.zmq_skt is not None:
-            self.zmq_skt.close()
-            self.zmq_skt = None
-        if self._own_context:
-            self.zmq_ctx.term()
-            self._own_context = False
+        self._release()
 
 
 class RPCClient(_SocketOwner):

@@ -20,6 +20,7 @@ from ._core import (
     Key,
     RPCClosedError,
     RPCTimeoutError,
+    SocketOwner,
     Topic,
     curve_from,
     pack_request,
@@ -34,7 +35,7 @@ _MAX_ID = 0xFFFF_FFFF
 _CLIENT_TIMEOUT: Any = object()
 
 
-class _AsyncSocketOwner:
+class _AsyncSocketOwner(SocketOwner):
     """One zmq.asyncio socket on a context that is ours unless the caller passed one in."""
 
     def __init__(self, uri: str, kind: int, context: Optional[zmq.asyncio.Context],
@@ -56,17 +57,9 @@ class _AsyncSocketOwner:
     async def __aexit__(self, *args: Any) -> None:
         await self.aclose()
 
-    def _close_socket(self) -> None:
-        if self.zmq_skt is not None:
-            self.zmq_skt.close()
-            self.zmq_skt = None
-        if self._own_context:
-            self.zmq_ctx.term()
-            self._own_context = False
-
     async def aclose(self) -> None:
         """Closes the socket (and the context, unless one was passed in)."""
-        self._close_socket()
+        self._release()
 
 
 class AsyncRPCClient(_AsyncSocketOwner):
@@ -177,7 +170,7 @@ class AsyncRPCClient(_AsyncSocketOwner):
                 await receiver
             except (asyncio.CancelledError, zmq.ZMQError):
                 pass
-        self._close_socket()
+        self._release()
 
 
 class AsyncSubscriber(_AsyncSocketOwner):
