@@ -3,7 +3,14 @@
 import assert from "node:assert/strict";
 import ts from "typescript";
 import { buildNodePackage } from "../scripts/build_node.ts";
-import { ROOT, runChecked, startServe } from "./helpers/lomq.ts";
+import {
+  freePort,
+  FUNCTIONS_SCRIPT,
+  ROOT,
+  runChecked,
+  startLomq,
+  startServe,
+} from "./helpers/lomq.ts";
 import { skipNode } from "./helpers/node.ts";
 
 const PACKAGE = `${ROOT}clients/node`;
@@ -108,6 +115,80 @@ console.log(JSON.stringify(out));
         sub: ["node.tick", { i: 1 }],
         timeout: [true, false],
       });
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "node: the client outlives its server: a call while it is down times out, then it reconnects",
+  ignore: skipNode,
+  async fn() {
+    const port = freePort();
+    const rpc = `tcp://127.0.0.1:${port}`;
+    const serve = () => startLomq(["serve", FUNCTIONS_SCRIPT, "--rpc", rpc], port);
+    let server = await serve();
+    const dir = await installed();
+    try {
+      // Each line on stdin, "TIMEOUT VALUE", asks for echo(VALUE); each answer is a line on stdout.
+      await Deno.writeTextFile(
+        `${dir}/main.mjs`,
+        `
+import { createInterface } from "node:readline";
+import { Client } from "lomq-client";
+const client = new Client(${
+          JSON.stringify(rpc)
+        }, { socket: { reconnectIvlMs: 50, reconnectIvlMaxMs: 200 } });
+for await (const line of createInterface({ input: process.stdin })) {
+  const [timeoutMs, value] = line.split(" ");
+  try {
+    console.log(JSON.stringify(await client.callWith({ timeoutMs: Number(timeoutMs) }, "echo", value)));
+  } catch (error) {
+    console.log(JSON.stringify(error.name));
+  }
+}
+await client.close();
+`,
+      );
+      const child = new Deno.Command("node", {
+        args: ["main.mjs"],
+        cwd: dir,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let buffered = "";
+      const ask = async (timeoutMs: number, value: string): Promise<unknown> => {
+        await writer.write(new TextEncoder().encode(`${timeoutMs} ${value}\n`));
+        while (!buffered.includes("\n")) {
+          const { value, done } = await lines.read();
+          if (done) throw new Error("node exited");
+          buffered += value;
+        }
+        const at = buffered.indexOf("\n");
+        const line = buffered.slice(0, at);
+        buffered = buffered.slice(at + 1);
+        return JSON.parse(line);
+      };
+      try {
+        assert.equal(await ask(10000, "first"), "first");
+        await server.stop();
+        assert.equal(await ask(300, "lost"), "RpcTimeoutError");
+        server = await serve();
+        // The timed-out request may reach the new server first: its reply is not taken for
+        // the next call's.
+        assert.equal(await ask(10000, "again"), "again");
+        assert.equal(await ask(10000, "more"), "more");
+      } finally {
+        await writer.close();
+        await lines.cancel();
+        await child.status;
+      }
     } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });
