@@ -12,6 +12,7 @@ import {
   startServe,
 } from "./helpers/lomq.ts";
 import { skipNode } from "./helpers/node.ts";
+import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const PACKAGE = `${ROOT}clients/node`;
 
@@ -191,6 +192,72 @@ await client.close();
       }
     } finally {
       await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "node: a subscriber that does not read, under a pyzmq PUB flood, keeps its memory bounded",
+  ignore: skipNode || skipInterop,
+  async fn() {
+    const python = (await pythonForInterop())!;
+    const port = freePort();
+    const uri = `tcp://127.0.0.1:${port}`;
+    // 10 KB messages for 3 s, as fast as libzmq sends them (PUB drops what a slow peer
+    // cannot take); bounded in count as well as time.
+    const flood = new Deno.Command(python, {
+      args: [
+        "-c",
+        `
+import time, zmq
+ctx = zmq.Context()
+pub = ctx.socket(zmq.PUB)
+pub.setsockopt(zmq.LINGER, 0)
+pub.bind(${JSON.stringify(uri)})
+body = b"x" * 10000
+end = time.time() + 3
+sent = 0
+while time.time() < end and sent < 2000000:
+    pub.send_multipart([b"flood", body])
+    sent += 1
+print(sent)
+`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const dir = await installed();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/main.mjs`,
+        `
+import { Subscriber } from "lomq-client";
+const sub = new Subscriber(${JSON.stringify(uri)}, [""]);
+const first = await sub.next(5000);
+const before = process.memoryUsage().rss;
+await new Promise((resolve) => setTimeout(resolve, 2000)); // not reading
+const grew = process.memoryUsage().rss - before;
+const after = await sub.next(5000);
+await sub.close();
+console.log(JSON.stringify({ first: first?.topic, grew, after: after?.topic }));
+`,
+      );
+      const out = JSON.parse(await runChecked("node", ["main.mjs"], { cwd: dir }));
+      const sent = Number(new TextDecoder().decode((await flood.output()).stdout));
+      assert.equal(out.first, "flood");
+      assert.equal(out.after, "flood");
+      // The socket queues at most its HWM (1000 messages, 10 MB); Node buffers one
+      // high-water mark of bytes behind it, because the stream is read only on demand.
+      assert.ok(out.grew < 64 * 1024 * 1024, `grew ${out.grew} bytes while ${sent} were sent`);
+      assert.ok(sent > 10000, `only ${sent} messages sent`);
+    } finally {
+      try {
+        flood.kill("SIGKILL");
+      } catch {
+        // finished
+      }
+      await flood.status;
       await Deno.remove(dir, { recursive: true });
     }
   },
