@@ -110,3 +110,57 @@ console.log(JSON.stringify(await client.call("add", 20, 22)));
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("main.ts and mod.ts run from an http: URL, as from a repository's raw files", async () => {
+  const { server, rpc } = await startServe();
+  // Served as text/plain, as code hosts serve raw files: Deno goes by the extension.
+  const files = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = decodeURIComponent(new URL(request.url).pathname);
+    try {
+      if (path.includes("..")) throw new Error("outside");
+      const body = await Deno.readFile(`${ROOT}${path.slice(1)}`);
+      return new Response(body, { headers: { "content-type": "text/plain; charset=utf-8" } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  const host = `127.0.0.1:${files.addr.port}`;
+  const dir = await Deno.makeTempDir({ prefix: "lomq-remote-" });
+  try {
+    const called = await runChecked(Deno.execPath(), [
+      "run",
+      "--no-config",
+      `--allow-import=${host}`,
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      `http://${host}/main.ts`,
+      "call",
+      "--uri",
+      rpc,
+      "add",
+      "2",
+      "3",
+    ], { cwd: dir });
+    assert.equal(called.trim(), "5");
+    await Deno.writeTextFile(
+      `${dir}/remote.ts`,
+      `
+import { Client } from "http://${host}/mod.ts";
+await using client = new Client(${JSON.stringify(rpc)}, { timeoutMs: 5000 });
+console.log(JSON.stringify(await client.call("echo", "over http")));
+`,
+    );
+    const out = await runChecked(Deno.execPath(), [
+      "run",
+      `--allow-import=${host}`,
+      "--allow-net",
+      "remote.ts",
+    ], { cwd: dir });
+    assert.equal(JSON.parse(out), "over http");
+  } finally {
+    await files.shutdown();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
