@@ -18,10 +18,17 @@ interface InfoModule {
 
 /** What `deno info` finds from `root` when no deno.json applies (as from any other folder). */
 async function graph(root: string): Promise<InfoModule[]> {
-  const out = await runChecked(Deno.execPath(), ["info", "--json", "--no-config", root], {
-    cwd: ROOT,
-  });
-  return JSON.parse(out).modules;
+  // From a folder of its own: run in the checkout, deno would rearrange lomq's node_modules
+  // for a configuration without it, and the next lomq started there would wait on its lock.
+  const dir = await Deno.makeTempDir({ prefix: "lomq-info-" });
+  try {
+    const out = await runChecked(Deno.execPath(), ["info", "--json", "--no-config", root], {
+      cwd: dir,
+    });
+    return JSON.parse(out).modules;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 for (const root of ["mod.ts", "main.ts"]) {
