@@ -43,4 +43,4 @@ export {
   type FunctionsPage,
   IntrospectionReplyError,
 } from "./src/rpc/introspection.ts";
-export type { SocketOptions } from "./src/zmtp/mod.ts";
+export type { SocketOptions } from "./src/zmtp/options.ts";

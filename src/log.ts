@@ -34,6 +34,8 @@ export interface LogSettings {
 const encoder = new TextEncoder();
 
 function stderrSink(line: string): void {
+  // The client's Node.js build has no Deno; console.error is Node's unbuffered stderr.
+  if (typeof Deno === "undefined") return console.error(line);
   const bytes = encoder.encode(line + "\n");
   let offset = 0;
   try {
@@ -103,7 +105,8 @@ export class Log {
         this.#flushTimer = undefined;
         this.#newWindow(performance.now());
       }, Math.max(1, WINDOW_MS - (now - this.#windowStart)));
-      Deno.unrefTimer(timer);
+      if (typeof Deno === "undefined") (timer as unknown as { unref(): void }).unref();
+      else Deno.unrefTimer(timer);
       this.#flushTimer = timer;
     }
   }

@@ -19,14 +19,10 @@
  * @module
  */
 
-import {
-  createSocket,
-  type CurveClientOptions,
-  curveSocketOptions,
-  type Frames,
-  type Socket,
-  type SocketOptions,
-} from "../zmtp/mod.ts";
+// SocketOptions from its own module: the Node build's types then stay free of Deno's.
+import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
+import type { SocketOptions } from "../zmtp/options.ts";
+import { type CurveClientOptions, curveSocketOptions } from "../zmtp/security.ts";
 import { createDecoder, encodeRequest, type MapMode } from "./msgpack.ts";
 import { parseCallReply, requestFrames } from "../rpc/wire.ts";
 import {
@@ -214,7 +210,6 @@ export class Client {
    * timeout applies to each page.
    *
    * ```ts
-   * import { Client } from "../../mod.ts";
    * await using client = new Client("tcp://127.0.0.1:8004");
    * for (const f of await client.functions()) console.log(f.name, f.params, f.vararg);
    * ```

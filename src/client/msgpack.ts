@@ -13,10 +13,13 @@
  * @module
  */
 
-// The pure-JS entry: msgpackr's main entry loads its optional native extension, for which
-// Deno asks a terminal user for ffi permission (and the extension's build script, which
-// deno.json's allowScripts denies, would otherwise be reported on every fresh install).
-import { Unpackr } from "msgpackr/unpack";
+// A full specifier (the version of deno.json's import map, checked by tests/anywhere_test.ts)
+// so that this module imports from any folder, without lomq's deno.json. The "unpack" entry is
+// msgpackr in plain JS: its main entry under Deno reads an environment variable at import
+// (a client program would need --allow-env) to load a native addon that Deno only runs with
+// --allow-ffi.
+// deno-lint-ignore no-import-prefix
+import { Unpackr } from "npm:msgpackr@1.11.14/unpack";
 import { MsgpackWriter } from "../msgpack/writer.ts";
 
 /** A number that is sent as a msgpack float64 even when it is integral. */

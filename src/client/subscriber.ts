@@ -10,13 +10,9 @@
  * @module
  */
 
-import {
-  createSocket,
-  type CurveClientOptions,
-  curveSocketOptions,
-  type Socket,
-  type SocketOptions,
-} from "../zmtp/mod.ts";
+import { createSocket, type Socket } from "../zmtp/mod.ts";
+import type { SocketOptions } from "../zmtp/options.ts";
+import { type CurveClientOptions, curveSocketOptions } from "../zmtp/security.ts";
 import { createDecoder, type MapMode } from "./msgpack.ts";
 
 /** Default endpoint of a LuaOverMQ publisher. */

@@ -19,7 +19,10 @@
  * @module
  */
 
-import { LuaWasm } from "wasmoon";
+// A full specifier (the version of deno.json's import map, checked by tests/anywhere_test.ts)
+// so that this module imports from any folder, without lomq's deno.json.
+// deno-lint-ignore no-import-prefix
+import { LuaWasm } from "npm:wasmoon@1.16.0";
 import {
   type HostFunction,
   LuaApi,

@@ -1,8 +1,9 @@
 /**
- * One ZMTP connection over a `Deno.Conn` (TCP or Unix): handshake, read loop, writer,
- * heartbeats. It speaks ZMTP 3.x, and ZMTP 2.0 and 1.0 to peers whose greeting says so (see
- * greeting.ts). It knows nothing about socket semantics; the owning socket supplies a handler
- * and, once the handshake is done, the queue of encoded messages to drain.
+ * One ZMTP connection over a byte stream (TCP or Unix; a `Deno.Conn`, or node:net's under
+ * Node.js): handshake, read loop, writer, heartbeats. It speaks ZMTP 3.x, and ZMTP 2.0 and 1.0
+ * to peers whose greeting says so (see greeting.ts). It knows nothing about socket semantics;
+ * the owning socket supplies a handler and, once the handshake is done, the queue of encoded
+ * messages to drain.
  *
  * @module
  */
@@ -38,6 +39,8 @@ import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
 import { createMechanism, usesCurve } from "./security.ts";
 import { heartbeatTimeout, type ResolvedOptions } from "./options.ts";
 import { readerFor, type ReadFunction } from "./io.ts";
+import { describeNodeIoError, isNodeTransportError, type Stream } from "./node_stream.ts";
+import { onDeno } from "./transport.ts";
 import type { Queue } from "./queue.ts";
 import { sleep, turnDue } from "./wait.ts";
 import { COMPATIBLE_PEERS, type Frames, type SocketType } from "./types.ts";
@@ -121,6 +124,7 @@ const IDENTITY_TYPES: ReadonlySet<SocketType> = new Set(["REQ", "DEALER", "ROUTE
 
 /** Human-readable reason for an I/O failure (Deno errors carry terse OS texts). */
 export function describeIoError(err: unknown): string {
+  if (!onDeno) return describeNodeIoError(err);
   if (err instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
   if (err instanceof Deno.errors.BrokenPipe) return "broken pipe (peer closed the connection)";
   if (err instanceof Deno.errors.ConnectionAborted) return "connection aborted";
@@ -132,6 +136,7 @@ export function describeIoError(err: unknown): string {
 
 /** Failures of the transport itself: the peer or the network ended the connection. */
 function isTransportError(err: unknown): boolean {
+  if (!onDeno) return isNodeTransportError(err);
   const errors = Deno.errors;
   return err instanceof errors.ConnectionReset || err instanceof errors.BrokenPipe ||
     err instanceof errors.ConnectionAborted || err instanceof errors.BadResource ||
@@ -165,7 +170,7 @@ export class Connection<T> {
   /** Encoded outgoing messages; drained only once the handshake is done. */
   out: Queue<Uint8Array> | null = null;
 
-  #conn: Deno.Conn;
+  #conn: Stream;
   #read: ReadFunction;
   #config: ConnectionConfig;
   #opts: ResolvedOptions;
@@ -206,7 +211,7 @@ export class Connection<T> {
   #reads = 0;
 
   /** Wraps an established transport connection; call start() to begin the handshake. */
-  constructor(conn: Deno.Conn, config: ConnectionConfig, handler: ConnectionHandler<T>) {
+  constructor(conn: Stream, config: ConnectionConfig, handler: ConnectionHandler<T>) {
     this.#conn = conn;
     this.#read = readerFor(conn);
     this.#config = config;

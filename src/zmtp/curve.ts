@@ -13,8 +13,13 @@
  * @module
  */
 
-// @deno-types="@types/libsodium-wrappers"
-import sodium from "libsodium-wrappers";
+// Full specifiers (deno.json's versions, checked by tests/anywhere_test.ts): the client
+// imports from any folder. Only the types at load time: the library itself is imported by
+// loadCurve(), so that a program without CURVE never evaluates it (under Node.js its start-up
+// needs Node's crypto module, which the Node build does not bundle).
+// @deno-types="npm:@types/libsodium-wrappers@0.7.14"
+// deno-lint-ignore no-import-prefix
+import type SodiumWrappers from "npm:libsodium-wrappers@0.7.15";
 import { decodeProperties, encodeCommand, FLAG_COMMAND, FLAG_LONG, FLAG_MORE } from "./frame.ts";
 import { ProtocolError } from "./frame.ts";
 import { HandshakeRefused, type HandshakeStep, type Mechanism, unexpected } from "./mechanism.ts";
@@ -58,6 +63,8 @@ interface SodiumModule {
 }
 
 let lib: SodiumModule | null = null;
+// The library's API, set with lib by loadCurve().
+let sodium: typeof SodiumWrappers;
 let loading: Promise<void> | null = null;
 
 /**
@@ -66,8 +73,12 @@ let loading: Promise<void> | null = null;
  */
 export function loadCurve(): Promise<void> | null {
   if (lib !== null) return null;
-  loading ??= sodium.ready.then(() => {
-    lib = (sodium as unknown as { libsodium: SodiumModule }).libsodium;
+  // deno-lint-ignore no-import-prefix
+  loading ??= import("npm:libsodium-wrappers@0.7.15").then(async (module) => {
+    const loaded = module.default;
+    await loaded.ready;
+    sodium = loaded;
+    lib = (loaded as unknown as { libsodium: SodiumModule }).libsodium;
   });
   return loading;
 }

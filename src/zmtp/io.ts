@@ -11,6 +11,8 @@
  * @module
  */
 
+import { onDeno, type Stream } from "./transport.ts";
+
 /** Reads into a non-empty `buffer`; resolves with the byte count, 0 when the peer closed. */
 export type ReadFunction = (buffer: Uint8Array) => Promise<number>;
 
@@ -27,7 +29,7 @@ function optedOut(): boolean {
 }
 
 function findCoreRead(): CoreRead | undefined {
-  if (optedOut()) return undefined;
+  if (!onDeno || optedOut()) return undefined;
   const internalKey = (Deno as unknown as { internal?: symbol }).internal;
   if (internalKey === undefined) return undefined;
   const internal = (Deno as unknown as Record<symbol, { core?: { read?: unknown } }>)[internalKey];
@@ -37,7 +39,7 @@ function findCoreRead(): CoreRead | undefined {
 
 const coreRead = findCoreRead();
 
-function resourceId(conn: Deno.Conn): number | undefined {
+function resourceId(conn: Stream): number | undefined {
   for (const key of Object.getOwnPropertySymbols(conn)) {
     if (key.description !== RID_DESCRIPTION) continue;
     const rid = (conn as unknown as Record<symbol, unknown>)[key];
@@ -47,7 +49,7 @@ function resourceId(conn: Deno.Conn): number | undefined {
 }
 
 /** The fastest correct way to read from `conn`. */
-export function readerFor(conn: Deno.Conn): ReadFunction {
+export function readerFor(conn: Stream): ReadFunction {
   const read = coreRead;
   const rid = read === undefined ? undefined : resourceId(conn);
   if (read === undefined || rid === undefined) {

@@ -108,7 +108,7 @@ export interface ResolvedOptions extends SecurityOptions {
  * Most bytes of distinct prefixes one subscriber may hold on a PUB socket (1 MiB); a
  * subscriber past it is dropped. Each prefix must also fit in maxMessageSize.
  */
-export const MAX_SUBSCRIPTION_BYTES = 1024 * 1024;
+export const MAX_SUBSCRIPTION_BYTES: number = 1024 * 1024;
 
 /** Default options. */
 export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {

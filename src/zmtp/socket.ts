@@ -33,7 +33,7 @@ import {
 } from "./options.ts";
 import { Peer } from "./peer.ts";
 import { Queue } from "./queue.ts";
-import { describeRemote, dial, listen, tuneAccepted } from "./transport.ts";
+import { describeRemote, dial, listen, onWindows, type Stream, tuneAccepted } from "./transport.ts";
 import type { Frames, SocketType } from "./types.ts";
 import { sleep, turnDue, WaiterSet } from "./wait.ts";
 
@@ -65,7 +65,7 @@ function messageSize(frames: Frames): number {
   return size;
 }
 
-function closeQuietly(transport: Deno.Conn): void {
+function closeQuietly(transport: Stream): void {
   try {
     transport.close();
   } catch {
@@ -313,7 +313,7 @@ export abstract class Socket {
     if (parsed.transport === "ipc" && parsed.path === "*") {
       throw new ZmqError(EINVAL, `invalid endpoint '${endpoint}': connect needs an ipc path`);
     }
-    if (parsed.transport === "ipc" && Deno.build.os === "windows") {
+    if (parsed.transport === "ipc" && onWindows()) {
       // dial() would report it only in the background, where nobody sees it.
       throw new ZmqError(
         EPROTONOSUPPORT,
@@ -701,7 +701,7 @@ export abstract class Socket {
   }
 
   #startConnection(
-    transport: Deno.Conn,
+    transport: Stream,
     remote: string,
     endpoint: string,
     peer: Peer | undefined,
@@ -776,7 +776,7 @@ export abstract class Socket {
     const signal = this.#stop.signal;
     let delay = this.options.reconnectIvlMs;
     while (!signal.aborted) {
-      let transport: Deno.Conn | undefined;
+      let transport: Stream | undefined;
       try {
         transport = await dial(parsed, signal);
       } catch {

@@ -1,12 +1,25 @@
 /**
  * Opening listeners and outgoing connections for parsed endpoints, with errors a user can act
- * on.
+ * on. Under Deno the streams are `Deno.Conn`s; under Node.js (no `Deno` global: the client's
+ * Node build) connections go through `node:net` (see node_stream.ts) and binding is refused.
  *
  * @module
  */
 
-import { bindError, EINVAL, EPROTONOSUPPORT, ZmqError } from "./errors.ts";
+import { bindError, EINVAL, ENOTSUP, EPROTONOSUPPORT, ZmqError } from "./errors.ts";
 import { type Endpoint, formatEndpoint } from "./endpoint.ts";
+import { dialNode, type Stream } from "./node_stream.ts";
+
+export type { Stream } from "./node_stream.ts";
+
+/** Whether the Deno runtime is present; false under Node.js. */
+export const onDeno: boolean = typeof Deno !== "undefined";
+
+/** Whether the platform is Windows, under either runtime. */
+export function onWindows(): boolean {
+  if (onDeno) return Deno.build.os === "windows";
+  return (globalThis as { process?: { platform?: string } }).process?.platform === "win32";
+}
 
 /** A listening endpoint. */
 export interface Bound {
@@ -17,7 +30,7 @@ export interface Bound {
 }
 
 function assertIpcSupported(): void {
-  if (Deno.build.os === "windows") {
+  if (onWindows()) {
     throw new ZmqError(
       EPROTONOSUPPORT,
       "ipc is not supported on Windows (use tcp://127.0.0.1:PORT instead)",
@@ -43,6 +56,13 @@ async function ipcInUse(path: string): Promise<boolean> {
 
 /** Listens on `endpoint`; throws ZmqError naming the address and the reason on failure. */
 export async function listen(endpoint: Endpoint): Promise<Bound> {
+  if (!onDeno) {
+    throw new ZmqError(
+      ENOTSUP,
+      `cannot bind ${formatEndpoint(endpoint)}: binding needs Deno (the Node.js build of ` +
+        "lomq's client only connects)",
+    );
+  }
   if (endpoint.transport === "ipc") {
     assertIpcSupported();
     const path = endpoint.path === "*" ? tempIpcPath() : endpoint.path;
@@ -95,7 +115,8 @@ export async function listen(endpoint: Endpoint): Promise<Bound> {
 }
 
 /** Opens a connection to `endpoint` (Nagle off for TCP). */
-export async function dial(endpoint: Endpoint, signal?: AbortSignal): Promise<Deno.Conn> {
+export async function dial(endpoint: Endpoint, signal?: AbortSignal): Promise<Stream> {
+  if (!onDeno) return await dialNode(endpoint, signal);
   if (endpoint.transport === "ipc") {
     assertIpcSupported();
     return await Deno.connect({ transport: "unix", path: endpoint.path });
@@ -110,7 +131,7 @@ export async function dial(endpoint: Endpoint, signal?: AbortSignal): Promise<De
 }
 
 /** Describes the remote end of an accepted or dialed connection, for diagnostics. */
-export function describeRemote(conn: Deno.Conn): string {
+export function describeRemote(conn: Stream): string {
   const addr = conn.remoteAddr;
   if (addr.transport === "tcp" || addr.transport === "udp") {
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;

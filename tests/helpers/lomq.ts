@@ -174,22 +174,41 @@ export function spawnPython(
  * Runs Python code with the tests' helpers importable (`from rpc_client import ...`).
  * Returns stdout; throws with stderr when Python fails.
  */
-export async function runPython(python: string, code: string, ms = 30000): Promise<string> {
-  const { child, output } = spawnPython(python, code);
+export function runPython(python: string, code: string, ms = 30000): Promise<string> {
+  return runChecked(python, ["-c", code], { env: { PYTHONPATH: `${ROOT}tests/helpers` }, ms });
+}
+
+/**
+ * Runs a program to the end and returns its stdout; throws with its stderr when it fails
+ * (killed when it outlives `ms`). `env` adds to the inherited environment.
+ */
+export async function runChecked(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; ms?: number } = {},
+): Promise<string> {
+  const child = new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
     } catch {
       // gone
     }
-  }, ms);
-  const out = await output;
+  }, options.ms ?? 60000);
+  const out = await child.output();
   clearTimeout(timer);
-  const stdout = new TextDecoder().decode(out.stdout);
+  const decoder = new TextDecoder();
+  const stdout = decoder.decode(out.stdout);
   if (!out.success) {
-    throw new Error(
-      `python failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}\n${stdout}`,
-    );
+    const name = program.split("/").pop();
+    throw new Error(`${name} failed (${out.code}):\n${decoder.decode(out.stderr)}\n${stdout}`);
   }
   return stdout;
 }

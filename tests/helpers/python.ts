@@ -17,17 +17,19 @@ function candidates(): string[] {
   return fromEnv ? [fromEnv, ...list] : list;
 }
 
-async function probe(python: string): Promise<boolean> {
+/** Whether `program args...` runs and exits 0 (false when it is not there at all). */
+export async function succeeds(program: string, args: string[]): Promise<boolean> {
   try {
-    const out = await new Deno.Command(python, {
-      args: ["-c", "import zmq, msgpack"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
+    const out = await new Deno.Command(program, { args, stdout: "null", stderr: "null" })
+      .output();
     return out.success;
   } catch {
     return false;
   }
+}
+
+function probe(python: string): Promise<boolean> {
+  return succeeds(python, ["-c", "import zmq, msgpack"]);
 }
 
 /** Returns the path of a Python with pyzmq and msgpack importable, or null. */
