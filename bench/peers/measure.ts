@@ -162,7 +162,7 @@ async function waitListening(server: Child, port: number, deadline: number): Pro
  * Starts `role`'s server for `workload` on a free port and waits until it listens; for an
  * RPC workload also until a 0.2 s cload run gets correct answers.
  */
-async function startServer(
+export async function startServer(
   setup: Setup,
   role: Role,
   workload: Workload,
