@@ -24,7 +24,9 @@ import {
   type SocketType,
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
+import { PubSocket } from "../zmtp/pub.ts";
 import { sleep } from "../zmtp/wait.ts";
+import { eventLoopTurn } from "./turn.ts";
 import { IDLE, parseReply, RpcServer, SERVED } from "../rpc/mod.ts";
 
 /**
@@ -229,6 +231,7 @@ export class LuaOverMQBindings {
         binding.socket.connect(this.#endpointArg(L, 2, "connect"));
         return 0;
       },
+      stats: (L) => this.#stats(L),
       subscribe: (L) => this.#subscription(L, true),
       unsubscribe: (L) => this.#subscription(L, false),
       type: (L) => {
@@ -468,8 +471,23 @@ export class LuaOverMQBindings {
     if (frames.length === 0) {
       throw new Error("send: nothing to send (expected sock:send(topic, value))");
     }
-    const sent = binding.socket.trySend(frames);
-    binding.errno = sent ? 0 : binding.socket.lastErrno || EAGAIN;
+    const socket = binding.socket;
+    const sent = socket.trySend(frames);
+    binding.errno = sent ? 0 : socket.lastErrno || EAGAIN;
+    // A loop of sends never waits: let the writers run each batch, or the queues fill to the
+    // HWM and drop while the subscribers wait (from an RPC handler or a coroutine the
+    // sends go out when it returns or yields).
+    if (
+      socket instanceof PubSocket && socket.flushDue && engine.hostThread(L) !== undefined &&
+      m._lua_isyieldable(L)
+    ) {
+      socket.flushStarted();
+      return engine.wait(L, "send()", async (T) => {
+        await eventLoopTurn();
+        m._lua_pushinteger(T, 0n);
+        return 1;
+      });
+    }
     // PUSH and DEALER wait for room at the high-water mark, as in libzmq, where the
     // script can wait; from an RPC handler or a coroutine they report EAGAIN instead.
     const blocks = binding.type === "PUSH" || binding.type === "DEALER";
@@ -486,6 +504,23 @@ export class LuaOverMQBindings {
       });
     }
     m._lua_pushinteger(L, BigInt(binding.errno));
+    return 1;
+  }
+
+  /** `pub:stats()`: {sent=, dropped=, subscribers=} of a PUB socket. */
+  #stats(L: LuaState): number {
+    const binding = this.#self(L);
+    const socket = binding.socket;
+    if (!(socket instanceof PubSocket)) {
+      throw new Error(`stats works on PUB sockets, this is ${binding.type}`);
+    }
+    const m = this.#engine.m;
+    const stats = socket.stats;
+    m._lua_createtable(L, 0, 3);
+    for (const [name, value] of Object.entries(stats)) {
+      m._lua_pushinteger(L, BigInt(value));
+      m._lua_setfield(L, -2, this.#engine.api.cstr(name));
+    }
     return 1;
   }
 
