@@ -8,7 +8,7 @@
  * @module
  */
 
-import { allocate, copyOf } from "./arena.ts";
+import { allocateMessage, copyOf } from "./arena.ts";
 
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 1;
@@ -319,7 +319,7 @@ export function encodeMessage(
     const size = frames[i].length;
     total += frameHeaderSize(size) + size;
   }
-  const out = allocate(total);
+  const out = allocateMessage(total);
   let pos = 0;
   const last = frames.length - 1;
   for (let i = 0; i < headCount; i++) {
