@@ -24,8 +24,10 @@ import {
   type SocketType,
 } from "../zmtp/mod.ts";
 import { EAGAIN, EFSM, ENOTSUP, ETERM, ETIMEDOUT } from "../zmtp/errors.ts";
+import { PubSocket } from "../zmtp/pub.ts";
 import { sleep } from "../zmtp/wait.ts";
 import { readSecretKeyFile } from "../zmtp/security.ts";
+import { eventLoopTurn } from "./turn.ts";
 import { IDLE, parseReply, RpcServer, SERVED } from "../rpc/mod.ts";
 
 /**
@@ -233,6 +235,7 @@ export class LuaOverMQBindings {
         binding.socket.connect(this.#endpointArg(L, 2, "connect"));
         return 0;
       },
+      stats: (L) => this.#stats(L),
       subscribe: (L) => this.#subscription(L, true),
       unsubscribe: (L) => this.#subscription(L, false),
       type: (L) => {
@@ -495,17 +498,37 @@ export class LuaOverMQBindings {
     const binding = this.#self(L);
     const nargs = m._lua_gettop(L);
     const frames: Frames = [];
-    if (nargs >= 2) frames.push(this.#frameArg(L, 2));
+    let value: Uint8Array | undefined;
     if (nargs >= 3) {
       engine.encoder.reset();
       engine.encoder.value(L, 3);
-      frames.push(engine.encoder.view()); // trySend copies before returning
+      value = engine.encoder.view(); // trySend copies before returning
     }
+    // The topic may be a view of the Lua heap (trySend copies it too): taken after the
+    // value, whose encoding could grow the heap and so detach an earlier view. A slice
+    // here cost a tenth of a publisher loop's time.
+    if (nargs >= 2) frames.push(this.#frameArg(L, 2));
+    if (value !== undefined) frames.push(value);
     if (frames.length === 0) {
       throw new Error("send: nothing to send (expected sock:send(topic, value))");
     }
-    const sent = binding.socket.trySend(frames);
-    binding.errno = sent ? 0 : binding.socket.lastErrno || EAGAIN;
+    const socket = binding.socket;
+    const sent = socket.trySend(frames);
+    binding.errno = sent ? 0 : socket.lastErrno || EAGAIN;
+    // A loop of sends never waits: let the writers run each batch, or the queues fill to the
+    // HWM and drop while the subscribers wait (from an RPC handler or a coroutine the
+    // sends go out when it returns or yields).
+    if (
+      socket instanceof PubSocket && socket.flushDue && engine.hostThread(L) !== undefined &&
+      m._lua_isyieldable(L)
+    ) {
+      socket.flushStarted();
+      return engine.wait(L, "send()", async (T) => {
+        await eventLoopTurn();
+        m._lua_pushinteger(T, 0n);
+        return 1;
+      });
+    }
     // PUSH and DEALER wait for room at the high-water mark, as in libzmq, where the
     // script can wait; from an RPC handler or a coroutine they report EAGAIN instead.
     const blocks = binding.type === "PUSH" || binding.type === "DEALER";
@@ -513,7 +536,8 @@ export class LuaOverMQBindings {
       binding.errno === EAGAIN && blocks && engine.hostThread(L) !== undefined &&
       m._lua_isyieldable(L)
     ) {
-      const copies = frames.map((frame) => frame.slice()); // the encoder's view is reused
+      // The encoder's view is reused, the topic's is of the Lua heap.
+      const copies = frames.map((frame) => frame.slice());
       return engine.wait(L, "send()", async (T) => {
         const ok = await binding.socket.send(copies);
         binding.errno = ok ? 0 : binding.socket.lastErrno || ETERM;
@@ -525,11 +549,28 @@ export class LuaOverMQBindings {
     return 1;
   }
 
+  /** `pub:stats()`: {sent=, dropped=, subscribers=} of a PUB socket. */
+  #stats(L: LuaState): number {
+    const binding = this.#self(L);
+    const socket = binding.socket;
+    if (!(socket instanceof PubSocket)) {
+      throw new Error(`stats works on PUB sockets, this is ${binding.type}`);
+    }
+    const m = this.#engine.m;
+    const stats = socket.stats;
+    m._lua_createtable(L, 0, 3);
+    for (const [name, value] of Object.entries(stats)) {
+      m._lua_pushinteger(L, BigInt(value));
+      m._lua_setfield(L, -2, this.#engine.api.cstr(name));
+    }
+    return 1;
+  }
+
   #frameArg(L: LuaState, idx: number): Uint8Array {
     const api = this.#engine.api;
     const type = this.#engine.m._lua_type(L, idx);
     // Topics are text: UTF-8 on the wire, whatever the script's code page.
-    if (type === LuaType.STRING) return api.toWire(api.viewString(L, idx)).slice();
+    if (type === LuaType.STRING) return api.toWire(api.viewString(L, idx));
     if (type === LuaType.NUMBER) return textEncoder.encode(api.describe(L, idx));
     throw new Error(`send: a topic must be a string, got ${typeName(type)}`);
   }

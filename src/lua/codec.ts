@@ -598,8 +598,10 @@ export class Encoder {
       count++;
       let ok = m._lua_isinteger(L, -2) !== 0;
       if (ok) {
-        const key = m._lua_tointegerx(L, -2, 0);
-        ok = key >= 1n && key <= BigInt(length);
+        // As a double, not a BigInt (an allocation per key): exact within the length range,
+        // and a huge key that rounds still lands outside it.
+        const key = m._lua_tonumberx(L, -2, 0);
+        ok = key >= 1 && key <= length;
       }
       if (!ok || count > length) {
         m._lua_settop(L, -3);

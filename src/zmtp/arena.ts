@@ -45,3 +45,31 @@ export function copyOf(source: Uint8Array, start: number, end: number): Uint8Arr
   }
   return out;
 }
+
+/** Encoded outgoing messages up to this size share blocks of {@link MESSAGE_BLOCK_SIZE}. */
+export const MESSAGE_LIMIT = 2048;
+/**
+ * Size of a block shared by outgoing messages: 16 of the largest, so a message still queued
+ * pins at most 16 times its size, as {@link BLOCK_SIZE} does for small ones.
+ */
+export const MESSAGE_BLOCK_SIZE = 32 * 1024;
+
+let messageBlock = new Uint8Array(MESSAGE_BLOCK_SIZE);
+let messageUsed = 0;
+
+/**
+ * Like {@link allocate}, for an encoded outgoing message: those up to {@link MESSAGE_LIMIT}
+ * bytes (a publisher's 1 KB values, a 1 KB reply) are views too, of a second set of blocks.
+ * Outgoing messages live until they are written, so the blocks are freed soon.
+ */
+export function allocateMessage(size: number): Uint8Array {
+  if (size <= SMALL_LIMIT) return allocate(size);
+  if (size > MESSAGE_LIMIT) return new Uint8Array(size);
+  if (messageUsed + size > MESSAGE_BLOCK_SIZE) {
+    messageBlock = new Uint8Array(MESSAGE_BLOCK_SIZE);
+    messageUsed = 0;
+  }
+  const view = messageBlock.subarray(messageUsed, messageUsed + size);
+  messageUsed += size;
+  return view;
+}

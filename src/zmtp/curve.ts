@@ -20,7 +20,14 @@
 // @deno-types="npm:@types/libsodium-wrappers@0.7.14"
 // deno-lint-ignore no-import-prefix
 import type SodiumWrappers from "npm:libsodium-wrappers@0.7.15";
-import { decodeProperties, encodeCommand, FLAG_COMMAND, FLAG_LONG, FLAG_MORE } from "./frame.ts";
+import {
+  concat,
+  decodeProperties,
+  encodeCommand,
+  FLAG_COMMAND,
+  FLAG_LONG,
+  FLAG_MORE,
+} from "./frame.ts";
 import { ProtocolError } from "./frame.ts";
 import { HandshakeRefused, type HandshakeStep, type Mechanism, unexpected } from "./mechanism.ts";
 import { z85Encode } from "./z85.ts";
@@ -174,18 +181,6 @@ function readCounter(data: Uint8Array, pos: number): number {
   const low = ((data[pos + 4] << 24) | (data[pos + 5] << 16) | (data[pos + 6] << 8) |
     data[pos + 7]) >>> 0;
   return high * TWO_32 + low;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

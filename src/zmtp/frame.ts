@@ -8,7 +8,7 @@
  * @module
  */
 
-import { allocate, copyOf } from "./arena.ts";
+import { allocateMessage, copyOf } from "./arena.ts";
 
 /** A ZMTP major version, naming its framing: 1.0, 2.0 or 3.x. */
 export type Framing = 1 | 2 | 3;
@@ -344,7 +344,7 @@ export function encodeMessage(
     const size = frames[i].length;
     total += frameHeaderSize(size) + size;
   }
-  const out = allocate(total);
+  const out = allocateMessage(total);
   let pos = 0;
   const last = frames.length - 1;
   for (let i = 0; i < headCount; i++) {

@@ -12,6 +12,27 @@ import { Socket } from "./socket.ts";
 import { SubscriptionSet } from "./subscriptions.ts";
 import type { Frames } from "./types.ts";
 
+/** What a PUB socket did with the messages given to it (`pub:stats()` in Lua). */
+export interface PubStats {
+  /** Messages given to send (whether or not any subscriber wanted them). */
+  sent: number;
+  /**
+   * Copies not queued because a subscriber's queue was full (HWM or sndbufBytes): a message
+   * missed by two subscribers counts twice.
+   */
+  dropped: number;
+  /** Subscribers connected now. */
+  subscribers: number;
+}
+
+/**
+ * Messages queued between two chances for the writers: half the HWM, so that a subscriber
+ * that keeps up never reaches it, and at most 512, so a turn costs little per message.
+ */
+export function flushBatch(hwm: number): number {
+  return Math.max(1, Math.min(512, Math.floor(hwm / 2)));
+}
+
 /**
  * PUB socket. Each subscriber has its own prefix multiset (subscribing twice needs two
  * cancels; the empty prefix matches everything). Subscriptions arrive as ZMTP 3.1
@@ -25,9 +46,18 @@ import type { Frames } from "./types.ts";
  * trySend never blocks and returns true: a subscriber whose queue already holds HWM messages,
  * or would pass sndbufBytes with this one, misses this message; others are unaffected. A
  * matching message is encoded once and shared by every subscriber's queue. Receiving is not
- * supported (ENOTSUP).
+ * supported (ENOTSUP). What was sent and dropped is counted ({@linkcode PubSocket.stats}).
+ *
+ * A publisher that never waits (a loop of sends) gives the writers no chance to run, so its
+ * queues would fill to the HWM and drop while the subscribers are idle: after
+ * {@linkcode flushBatch} queued messages {@linkcode PubSocket.flushDue} says it is time to
+ * let them write (the Lua binding then gives the event loop a turn).
  */
 export class PubSocket extends Socket {
+  #sent = 0;
+  #dropped = 0;
+  #unflushed = 0;
+
   /** Creates a PUB socket; prefer `createSocket("PUB", options)`. */
   constructor(options?: SocketOptions) {
     super("PUB", options);
@@ -74,14 +104,37 @@ export class PubSocket extends Socket {
     return false;
   }
 
+  /** Counts of what this socket did with the messages given to it. */
+  get stats(): PubStats {
+    return { sent: this.#sent, dropped: this.#dropped, subscribers: this.peerCount };
+  }
+
+  /** True once {@linkcode flushBatch} messages were queued since the last flushStarted(). */
+  get flushDue(): boolean {
+    return this.#unflushed >= flushBatch(this.options.hwm);
+  }
+
+  /** The caller lets the writers run now: counting towards the next flush starts again. */
+  flushStarted(): void {
+    this.#unflushed = 0;
+  }
+
   protected sendMessage(frames: Frames): number {
     const topic = frames[0];
     let chunk: Uint8Array | undefined;
+    let queued = false;
+    this.#sent++;
     for (const peer of this.peers) {
       if (peer.conn === null || peer.subs === null || !peer.subs.matches(topic)) continue;
       chunk ??= encodeMessage(frames);
-      if (this.hasRoom(peer, chunk.length)) this.queueTo(peer, chunk);
+      if (this.hasRoom(peer, chunk.length)) {
+        this.queueTo(peer, chunk);
+        queued = true;
+      } else {
+        this.#dropped++;
+      }
     }
+    if (queued) this.#unflushed++;
     return 0;
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { copyOf } from "./arena.ts";
 import type { Connection } from "./connection.ts";
 import { EAGAIN, EHOSTUNREACH, EINVAL } from "./errors.ts";
 import { encodeMessage, latin1 } from "./frame.ts";
@@ -27,6 +28,8 @@ import type { Frames } from "./types.ts";
 export class RouterSocket extends Socket {
   #byKey = new Map<string, Peer>();
   #nextId = (Math.random() * 0x1_0000_0000) >>> 0;
+  /** The peer of the message delivered last (what a reply most likely goes back to). */
+  #lastSender: Peer | undefined;
 
   /** Creates a ROUTER socket; prefer `createSocket("ROUTER", options)`. */
   constructor(options?: SocketOptions) {
@@ -54,6 +57,7 @@ export class RouterSocket extends Socket {
   }
 
   protected override peerDetached(peer: Peer): void {
+    if (this.#lastSender === peer) this.#lastSender = undefined;
     if (this.#byKey.get(peer.key) === peer) this.#byKey.delete(peer.key);
     // Whatever waits for a persistent peer was addressed to the identity it had; the next
     // connection may announce another.
@@ -62,16 +66,30 @@ export class RouterSocket extends Socket {
 
   protected override deliver(peer: Peer, frames: Frames): Frames {
     const out: Frames = new Array(frames.length + 1);
-    out[0] = peer.identity.slice();
+    // A copy, so that the application cannot change the peer's identity, but a view of a
+    // shared block: a slice costs ten times as much (per message, 7% of a pipelined server).
+    const identity = peer.identity;
+    out[0] = copyOf(identity, 0, identity.length);
+    this.#lastSender = peer;
     for (let i = 0; i < frames.length; i++) out[i + 1] = frames[i];
     return out;
   }
 
   protected sendMessage(frames: Frames): number {
     if (frames.length < 2) return EINVAL;
-    const peer = this.#byKey.get(latin1(frames[0]));
+    // A server replies to the request it just took: try that sender before building a key.
+    const last = this.#lastSender;
+    const peer = last !== undefined && sameBytes(last.identity, frames[0])
+      ? last
+      : this.#byKey.get(latin1(frames[0]));
     if (peer === undefined || peer.conn === null) return EHOSTUNREACH;
     if (peer.out.length >= this.options.hwm) return EAGAIN;
     return this.queueReply(peer, encodeMessage(frames, 1)) ? 0 : EHOSTUNREACH;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
