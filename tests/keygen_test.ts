@@ -103,7 +103,34 @@ Deno.test({
         const ok = await call(["--secret-key-file", "alice.key"]);
         assert.equal(ok.code, 0, ok.text);
         assert.equal(new TextDecoder().decode(ok.stdout).trim(), "3");
-        assert.equal((await call(["--secret-key-file", "mallory.key"])).code, 3);
+        // Refused, and the error says why rather than "is the server running?".
+        const refused = await call(["--secret-key-file", "mallory.key"]);
+        assert.equal(refused.code, 3, refused.text);
+        assert.match(
+          refused.text,
+          /could not connect .*: the server answered, but the handshake failed: /,
+        );
+        assert.doesNotMatch(refused.text, /is the server running/);
+        const wrongKey = await lomq(
+          [
+            "call",
+            "-u",
+            uri,
+            "-t",
+            "1500",
+            "--server-key",
+            (await Deno.readTextFile(`${dir}/mallory.pub`)).trim(),
+            "add",
+            "1",
+            "2",
+          ],
+          dir,
+        );
+        assert.equal(wrongKey.code, 3, wrongKey.text);
+        assert.match(wrongKey.text, /handshake failed: .*wrong server key/);
+        const plain = await lomq(["call", "-u", uri, "-t", "1500", "add", "1", "2"], dir);
+        assert.equal(plain.code, 3, plain.text);
+        assert.match(plain.text, /handshake failed: peer uses security mechanism CURVE/);
         await Deno.chmod(`${dir}/mallory.key`, 0o644);
         const unsafe = await call(["--secret-key-file", "mallory.key"]);
         assert.equal(unsafe.code, 2);

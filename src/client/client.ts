@@ -70,13 +70,29 @@ export class RpcTimeoutError extends Error {
    */
   readonly connected: boolean;
 
-  /** Describes the timeout, saying whether the server was reachable at all. */
-  constructor(method: string, uri: string, timeoutMs: number, connected: boolean) {
+  /**
+   * Why the last attempt to connect failed during its handshake (a CURVE key the server
+   * refused, a wrong server key, a mechanism mismatch), when that is what happened.
+   */
+  readonly handshakeFailure: string | undefined;
+
+  /** Describes the timeout, saying whether the server was reachable at all, and if not why. */
+  constructor(
+    method: string,
+    uri: string,
+    timeoutMs: number,
+    connected: boolean,
+    handshakeFailure?: string,
+  ) {
     super(
       connected
         ? `call '${method}' to ${uri} got no reply within ${timeoutMs} ms`
+        : handshakeFailure !== undefined
+        ? `call '${method}': could not connect to ${uri} within ${timeoutMs} ms: the server ` +
+          `answered, but the handshake failed: ${handshakeFailure}`
         : `call '${method}': could not connect to ${uri} within ${timeoutMs} ms (is the server running?)`,
     );
+    this.handshakeFailure = connected ? undefined : handshakeFailure;
     this.method = method;
     this.uri = uri;
     this.timeoutMs = timeoutMs;
@@ -184,6 +200,17 @@ export class Client {
     return this.#socket.peerCount > 0;
   }
 
+  #timeout(method: string, timeoutMs: number): RpcTimeoutError {
+    const connected = this.connected;
+    return new RpcTimeoutError(
+      method,
+      this.uri,
+      timeoutMs,
+      connected,
+      connected ? undefined : this.#socket.lastHandshakeFailure,
+    );
+  }
+
   /**
    * Calls `method(...args)` on the server with the client's default timeout. Resolves
    * with the result; rejects with {@linkcode RpcError} when the server answers `ERROR`,
@@ -277,7 +304,7 @@ export class Client {
       if (Number.isFinite(timeoutMs)) {
         call.timer = setTimeout(() => {
           this.#settle(id)?.reject(
-            new RpcTimeoutError(method, this.uri, timeoutMs, this.connected),
+            this.#timeout(method, timeoutMs),
           );
         }, Math.max(0, timeoutMs));
       }
@@ -295,7 +322,7 @@ export class Client {
     const wait = Number.isFinite(timeoutMs) ? timeoutMs : undefined;
     const sent = await this.#socket.send(frames, wait);
     if (!sent && !this.#closed) {
-      this.#settle(id)?.reject(new RpcTimeoutError(method, this.uri, timeoutMs, this.connected));
+      this.#settle(id)?.reject(this.#timeout(method, timeoutMs));
     }
   }
 

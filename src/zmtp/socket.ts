@@ -108,6 +108,7 @@ export abstract class Socket {
   #held = 0;
   #starved = new Set<Peer>();
   #live = 0;
+  #lastHandshakeFailure: string | undefined;
   #rr = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -141,6 +142,15 @@ export abstract class Socket {
   /** Number of live, handshaken connections. */
   get peerCount(): number {
     return this.#live;
+  }
+
+  /**
+   * Why the last connection that failed during its handshake was dropped (a CURVE or PLAIN
+   * refusal, a wrong server key, a mechanism mismatch), until a connection succeeds; for
+   * telling users more than "could not connect".
+   */
+  get lastHandshakeFailure(): string | undefined {
+    return this.#lastHandshakeFailure;
   }
 
   /** True once close() was called. */
@@ -656,6 +666,7 @@ export abstract class Socket {
     peer.conn = conn;
     conn.out = peer.out;
     this.#live++;
+    this.#lastHandshakeFailure = undefined;
     if (!peer.persistent) this.peers.push(peer);
     this.peerAttached(peer);
     this.#wakeProgress();
@@ -676,6 +687,7 @@ export abstract class Socket {
 
   #onClose(conn: Connection<Peer>, reason: string, kind: CloseKind): void {
     this.#connections.delete(conn);
+    if (kind === "dropped" && !conn.handshaken) this.#lastHandshakeFailure = reason;
     if (kind === "dropped") {
       if (log.warnEnabled) log.warn(`dropped ${this.#describe(conn)}: ${reason}`);
     } else if (kind === "ended" && log.debugEnabled) {

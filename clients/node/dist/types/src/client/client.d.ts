@@ -53,8 +53,13 @@ export declare class RpcTimeoutError extends Error {
      * accepted a connection (a wrong address, or the server is not running).
      */
     readonly connected: boolean;
-    /** Describes the timeout, saying whether the server was reachable at all. */
-    constructor(method: string, uri: string, timeoutMs: number, connected: boolean);
+    /**
+     * Why the last attempt to connect failed during its handshake (a CURVE key the server
+     * refused, a wrong server key, a mechanism mismatch), when that is what happened.
+     */
+    readonly handshakeFailure: string | undefined;
+    /** Describes the timeout, saying whether the server was reachable at all, and if not why. */
+    constructor(method: string, uri: string, timeoutMs: number, connected: boolean, handshakeFailure?: string);
 }
 /** The client was closed before the call finished. */
 export declare class ClientClosedError extends Error {
