@@ -375,11 +375,29 @@ function notReady(): never {
   throw new Error("CURVE: no MESSAGE before the handshake is complete");
 }
 
-/** The CURVE client: knows the server's public key; proves its own long-term key. */
-export class CurveClient implements Mechanism {
+/** What the CURVE client and server share once the handshake is done: the message session. */
+abstract class CurveMechanism {
   readonly name = "CURVE";
-  readonly asServer = false;
   readonly encrypts = true;
+  /** Set by the handshake's last step. */
+  protected session: Session | null = null;
+
+  seal(frames: Uint8Array): Uint8Array {
+    return (this.session ?? notReady()).seal(frames);
+  }
+
+  open(message: Uint8Array): Uint8Array {
+    return (this.session ?? notReady()).open(message);
+  }
+
+  get openedFlags(): number {
+    return this.session?.flags ?? 0;
+  }
+}
+
+/** The CURVE client: knows the server's public key; proves its own long-term key. */
+export class CurveClient extends CurveMechanism implements Mechanism {
+  readonly asServer = false;
   readonly peerName: string;
   #server: Uint8Array;
   #pair: CurveKeyPair;
@@ -388,10 +406,10 @@ export class CurveClient implements Mechanism {
   #key: Uint8Array | null = null;
   #nonce = 1;
   #state: "welcome" | "ready" | "done" = "welcome";
-  #session: Session | null = null;
 
   /** `server` is the server's public key, `pair` ours, `metadata` our encoded properties. */
   constructor(server: Uint8Array, pair: CurveKeyPair, metadata: Uint8Array) {
+    super();
     this.#server = server;
     this.#pair = pair;
     this.#metadata = metadata;
@@ -473,39 +491,25 @@ export class CurveClient implements Mechanism {
           key,
         ),
     );
-    this.#session = new Session(key, true, this.#nonce, peerNonce);
+    this.session = new Session(key, true, this.#nonce, peerNonce);
     this.#state = "done";
     return { peer: decodeProperties(metadata) };
-  }
-
-  seal(frames: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).seal(frames);
-  }
-
-  open(message: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).open(message);
-  }
-
-  get openedFlags(): number {
-    return this.#session?.flags ?? 0;
   }
 }
 
 /** The CURVE server: holds the long-term secret key; lets in the clients `allow` allows. */
-export class CurveServer implements Mechanism {
-  readonly name = "CURVE";
+export class CurveServer extends CurveMechanism implements Mechanism {
   readonly asServer = true;
-  readonly encrypts = true;
   peerName = "";
   #pair: CurveKeyPair;
   #allow: CurveAllowList | undefined;
   #metadata: Uint8Array;
   #peerNonce = 0;
   #state: "hello" | "initiate" | "done" = "hello";
-  #session: Session | null = null;
 
   /** `allow` undefined lets in every client that knows our public key, as libzmq does. */
   constructor(pair: CurveKeyPair, allow: CurveAllowList | undefined, metadata: Uint8Array) {
+    super();
     this.#pair = pair;
     this.#allow = allow;
     this.#metadata = metadata;
@@ -619,20 +623,8 @@ export class CurveServer implements Mechanism {
       nonce(READY_PREFIX, shortNonce(readyNonce)),
       key,
     );
-    this.#session = new Session(key, false, readyNonce + 1, n);
+    this.session = new Session(key, false, readyNonce + 1, n);
     this.#state = "done";
     return { reply: encodeCommand("READY", concat(shortNonce(readyNonce), box)), peer };
-  }
-
-  seal(frames: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).seal(frames);
-  }
-
-  open(message: Uint8Array): Uint8Array {
-    return (this.#session ?? notReady()).open(message);
-  }
-
-  get openedFlags(): number {
-    return this.#session?.flags ?? 0;
   }
 }
