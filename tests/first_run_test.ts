@@ -5,7 +5,7 @@
 // msgpackr's optional native extension (so a fresh node_modules shows it even with a warm
 // DENO_DIR), and in a terminal a prompt for ffi access when msgpackr loaded that extension.
 import assert from "node:assert/strict";
-import { ROOT } from "./helpers/lomq.ts";
+import { ROOT, runBounded } from "./helpers/lomq.ts";
 
 /** Left out of the copy, which is then a checkout that never ran. */
 const NOT_IN_A_CHECKOUT = new Set([".git", "node_modules", "dist", ".bench"]);
@@ -32,39 +32,6 @@ async function copyTree(from: string, to: string): Promise<void> {
 }
 
 /** Runs `program args` in `cwd`, killed after `ms`; stdout and stderr as text. */
-async function runFor(
-  program: string,
-  args: string[],
-  cwd: string,
-  ms: number,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(program, {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }, ms);
-  try {
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Whether util-linux `script` (a pseudo-terminal for a command) is available. */
 async function haveScript(): Promise<boolean> {
   if (Deno.build.os !== "linux") return false;
@@ -87,7 +54,10 @@ Deno.test("the first deno task start of a fresh checkout prints only Deno's prog
     await Deno.writeTextFile(`${dir}/first.lua`, `message(${JSON.stringify(SCRIPT_LINE)})\n`);
 
     // Piped, as CI and most tools run it; node_modules is set up by this very run.
-    const piped = await runFor(Deno.execPath(), ["task", "start", "first.lua"], dir, 120_000);
+    const piped = await runBounded(Deno.execPath(), ["task", "start", "first.lua"], {
+      cwd: dir,
+      ms: 120_000,
+    });
     const output = `stdout:\n${piped.stdout}\nstderr:\n${piped.stderr}`;
     assert.equal(piped.code, 0, output);
     assert.equal(piped.stdout, "", output);
@@ -101,11 +71,10 @@ Deno.test("the first deno task start of a fresh checkout prints only Deno's prog
 
     // In a terminal, where Deno would prompt for a permission the program asks for.
     if (await haveScript()) {
-      const tty = await runFor(
+      const tty = await runBounded(
         "script",
         ["-qfec", `'${Deno.execPath()}' task start first.lua`, "/dev/null"],
-        dir,
-        60_000,
+        { cwd: dir, ms: 60_000 },
       );
       const ttyLines = plainLines(tty.stdout);
       assert.equal(tty.code, 0, tty.stdout + tty.stderr);

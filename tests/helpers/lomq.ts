@@ -179,14 +179,14 @@ export function runPython(python: string, code: string, ms = 30000): Promise<str
 }
 
 /**
- * Runs a program to the end and returns its stdout; throws with its stderr when it fails
- * (killed when it outlives `ms`). `env` adds to the inherited environment.
+ * Runs a program to the end (killed when it outlives `ms`, default 60 s) and returns its exit
+ * code and output. `env` adds to the inherited environment.
  */
-export async function runChecked(
+export async function runBounded(
   program: string,
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; ms?: number } = {},
-): Promise<string> {
+): Promise<{ code: number; success: boolean; stdout: string; stderr: string }> {
   const child = new Deno.Command(program, {
     args,
     cwd: options.cwd,
@@ -202,13 +202,33 @@ export async function runChecked(
       // gone
     }
   }, options.ms ?? 60000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const decoder = new TextDecoder();
-  const stdout = decoder.decode(out.stdout);
+  try {
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      success: out.success,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs a program to the end and returns its stdout; throws with its stderr when it fails
+ * (killed when it outlives `ms`). `env` adds to the inherited environment.
+ */
+export async function runChecked(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; ms?: number } = {},
+): Promise<string> {
+  const out = await runBounded(program, args, options);
   if (!out.success) {
     const name = program.split("/").pop();
-    throw new Error(`${name} failed (${out.code}):\n${decoder.decode(out.stderr)}\n${stdout}`);
+    throw new Error(`${name} failed (${out.code}):\n${out.stderr}\n${out.stdout}`);
   }
-  return stdout;
+  return out.stdout;
 }
