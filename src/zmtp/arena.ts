@@ -18,19 +18,34 @@ export const BLOCK_SIZE = 8 * 1024;
 /** Larger requests get an array of their own. */
 export const SMALL_LIMIT = 512;
 
-let block = new Uint8Array(BLOCK_SIZE);
-let used = 0;
+/** Disjoint views of shared blocks of one size; a block is replaced once it is used up. */
+class Blocks {
+  readonly #size: number;
+  #block: Uint8Array;
+  #used = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+    this.#block = new Uint8Array(size);
+  }
+
+  /** A view of `size` (at most the block size) bytes that no one else sees. */
+  take(size: number): Uint8Array {
+    if (this.#used + size > this.#size) {
+      this.#block = new Uint8Array(this.#size);
+      this.#used = 0;
+    }
+    const view = this.#block.subarray(this.#used, this.#used + size);
+    this.#used += size;
+    return view;
+  }
+}
+
+const smallBlocks = new Blocks(BLOCK_SIZE);
 
 /** A zero-filled array of `size` bytes that no one else sees. */
 export function allocate(size: number): Uint8Array {
-  if (size > SMALL_LIMIT) return new Uint8Array(size);
-  if (used + size > BLOCK_SIZE) {
-    block = new Uint8Array(BLOCK_SIZE);
-    used = 0;
-  }
-  const view = block.subarray(used, used + size);
-  used += size;
-  return view;
+  return size > SMALL_LIMIT ? new Uint8Array(size) : smallBlocks.take(size);
 }
 
 /** A copy of `source[start, end)` in a fresh array (see {@link allocate}). */
@@ -54,8 +69,7 @@ export const MESSAGE_LIMIT = 2048;
  */
 export const MESSAGE_BLOCK_SIZE = 32 * 1024;
 
-let messageBlock = new Uint8Array(MESSAGE_BLOCK_SIZE);
-let messageUsed = 0;
+const messageBlocks = new Blocks(MESSAGE_BLOCK_SIZE);
 
 /**
  * Like {@link allocate}, for an encoded outgoing message: those up to {@link MESSAGE_LIMIT}
@@ -63,13 +77,6 @@ let messageUsed = 0;
  * Outgoing messages live until they are written, so the blocks are freed soon.
  */
 export function allocateMessage(size: number): Uint8Array {
-  if (size <= SMALL_LIMIT) return allocate(size);
-  if (size > MESSAGE_LIMIT) return new Uint8Array(size);
-  if (messageUsed + size > MESSAGE_BLOCK_SIZE) {
-    messageBlock = new Uint8Array(MESSAGE_BLOCK_SIZE);
-    messageUsed = 0;
-  }
-  const view = messageBlock.subarray(messageUsed, messageUsed + size);
-  messageUsed += size;
-  return view;
+  if (size <= SMALL_LIMIT) return smallBlocks.take(size);
+  return size > MESSAGE_LIMIT ? new Uint8Array(size) : messageBlocks.take(size);
 }
