@@ -6,20 +6,15 @@
 import assert from "node:assert/strict";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 import { Client } from "../src/client/client.ts";
-import { freePort, lomqCommand, runPython, startLomq } from "./helpers/lomq.ts";
+import { freePort, LomqProcess, runPython, startLomq } from "./helpers/lomq.ts";
 
-async function lomq(args: string[], cwd: string): Promise<Deno.CommandOutput & { text: string }> {
-  const [program, lead] = lomqCommand();
-  const out = await new Deno.Command(program, {
-    args: [...lead, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    ...out,
-    text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
-  };
+/** Runs lomq in `cwd` to its end (bounded); `text` is its stdout and stderr together. */
+async function lomq(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; text: string }> {
+  const out = await new LomqProcess(args, { cwd }).finish(20000);
+  return { code: out.code, stdout: out.stdout, text: out.stdout + out.stderr };
 }
 
 Deno.test({
@@ -31,7 +26,7 @@ Deno.test({
     try {
       const json = await lomq(["keygen", "--json"], dir);
       assert.equal(json.code, 0, json.text);
-      const keys = JSON.parse(new TextDecoder().decode(json.stdout));
+      const keys = JSON.parse(json.stdout);
       assert.equal(keys.public.length, 40);
       const check = await runPython(
         python,
@@ -44,7 +39,7 @@ Deno.test({
       assert.equal((await Deno.stat(`${dir}/server.key`)).mode! & 0o777, 0o600);
       assert.equal(
         (await Deno.readTextFile(`${dir}/server.pub`)).trim(),
-        new TextDecoder().decode(out.stdout).trim(),
+        out.stdout.trim(),
       );
       const again = await lomq(["keygen", "--out", "server"], dir);
       assert.equal(again.code, 1, "an existing key is never overwritten");
@@ -102,7 +97,7 @@ Deno.test({
           ], dir);
         const ok = await call(["--secret-key-file", "alice.key"]);
         assert.equal(ok.code, 0, ok.text);
-        assert.equal(new TextDecoder().decode(ok.stdout).trim(), "3");
+        assert.equal(ok.stdout.trim(), "3");
         // Refused, and the error says why rather than "is the server running?".
         const refused = await call(["--secret-key-file", "mallory.key"]);
         assert.equal(refused.code, 3, refused.text);
@@ -174,10 +169,10 @@ Deno.test({
     const port = freePort();
     try {
       const keys = JSON.parse(
-        new TextDecoder().decode((await lomq(["keygen", "--json"], dir)).stdout),
+        (await lomq(["keygen", "--json"], dir)).stdout,
       );
       const client = JSON.parse(
-        new TextDecoder().decode((await lomq(["keygen", "--json"], dir)).stdout),
+        (await lomq(["keygen", "--json"], dir)).stdout,
       );
       await Deno.writeTextFile(`${dir}/server.key`, keys.secret + "\n", { mode: 0o600 });
       await Deno.writeTextFile(
