@@ -30,6 +30,7 @@ import {
 } from "./frame.ts";
 import { ProtocolError } from "./frame.ts";
 import { HandshakeRefused, type HandshakeStep, type Mechanism, unexpected } from "./mechanism.ts";
+import { allocateMessage, copyOf } from "./arena.ts";
 import { z85Encode } from "./z85.ts";
 
 /** A CURVE key pair (32-byte Curve25519 keys). */
@@ -235,21 +236,34 @@ function openCookie(cookie: Uint8Array): Uint8Array | null {
 }
 
 // One region of libsodium's memory, reused by every box of the process (calls are
-// synchronous): [key 32][nonce 24][plaintext][box].
+// synchronous): [key 32][send nonce 24][receive nonce 24][plaintext][box]. The key and the
+// nonce prefixes stay from one box to the next while the same session seals and opens, so
+// a lockstep call copies them once, not once per frame.
 let scratch = 0;
 let scratchSize = 0;
+let scratchOwner: Session | null = null;
 const SCRATCH_KEEP = 256 * 1024;
+const KEY_AT = 0;
+const SEND_NONCE_AT = 32;
+const RECEIVE_NONCE_AT = 56;
+/** Where a box's plaintext or ciphertext starts in the region. */
+const DATA_AT = 80;
 
-function region(size: number): number {
+function region(size: number, owner: Session): number {
   const m = loaded();
   if (size > scratchSize) {
     if (scratch !== 0) m._free(scratch);
+    scratchOwner = null;
     scratchSize = Math.max(size, 4096);
     scratch = m._malloc(scratchSize);
     if (scratch === 0) {
       scratchSize = 0;
       throw new Error("libsodium is out of memory");
     }
+  }
+  if (scratchOwner !== owner) {
+    owner.place(m.HEAPU8, scratch);
+    scratchOwner = owner;
   }
   return scratch;
 }
@@ -260,6 +274,7 @@ function release(): void {
     loaded()._free(scratch);
     scratch = 0;
     scratchSize = 0;
+    scratchOwner = null;
   }
 }
 
@@ -279,6 +294,13 @@ class Session {
     this.#peerNonce = peerNonce;
   }
 
+  /** Writes the key and both nonce prefixes where {@linkcode region} keeps them. */
+  place(heap: Uint8Array, base: number): void {
+    heap.set(this.#key, base + KEY_AT);
+    heap.set(this.#sendPrefix, base + SEND_NONCE_AT);
+    heap.set(this.#receivePrefix, base + RECEIVE_NONCE_AT);
+  }
+
   seal(frames: Uint8Array): Uint8Array {
     // First pass: the frames' sizes, hence the output's.
     let total = 0;
@@ -292,13 +314,12 @@ class Session {
       pos += (long ? 9 : 2) + size;
     }
     const m = loaded();
-    const base = region(56 + 2 * (1 + largest) + MAC);
+    const base = region(DATA_AT + 2 * (1 + largest) + MAC, this);
     const heap = m.HEAPU8;
-    heap.set(this.#key, base);
-    heap.set(this.#sendPrefix, base + 32);
-    const plain = base + 56;
+    const plain = base + DATA_AT;
     const box = plain + 1 + largest;
-    const out = new Uint8Array(total);
+    // Written before the next read, so a view of shared blocks (see arena.ts).
+    const out = allocateMessage(total);
     let o = 0;
     for (let pos = 0; pos < frames.length;) {
       const flags = frames[pos];
@@ -319,14 +340,14 @@ class Session {
         out[o + 1] = body;
         o += 2;
       }
-      out.set(MESSAGE_NAME, o);
+      copy(out, o, MESSAGE_NAME, 0, MESSAGE_NAME.length);
       o += MESSAGE_NAME.length;
       writeCounter(out, o, nonce);
-      writeCounter(heap, base + 48, nonce);
+      writeCounter(heap, base + SEND_NONCE_AT + 16, nonce);
       o += 8;
       heap[plain] = ((flags & FLAG_MORE) !== 0 ? 1 : 0) | ((flags & FLAG_COMMAND) !== 0 ? 2 : 0);
       copy(heap, plain + 1, frames, start, pos);
-      m._crypto_box_easy_afternm(box, plain, 1 + size, 0, base + 32, base);
+      m._crypto_box_easy_afternm(box, plain, 1 + size, 0, base + SEND_NONCE_AT, base + KEY_AT);
       copy(out, o, heap, box, box + MAC + 1 + size);
       o += MAC + 1 + size;
     }
@@ -351,21 +372,28 @@ class Session {
     }
     const boxSize = message.length - at - 8;
     const m = loaded();
-    const base = region(56 + 2 * boxSize);
+    const base = region(DATA_AT + 2 * boxSize, this);
     const heap = m.HEAPU8;
-    heap.set(this.#key, base);
-    heap.set(this.#receivePrefix, base + 32);
-    copy(heap, base + 48, message, at, at + 8);
-    const box = base + 56;
+    copy(heap, base + RECEIVE_NONCE_AT + 16, message, at, at + 8);
+    const box = base + DATA_AT;
     const plain = box + boxSize;
     copy(heap, box, message, at + 8, message.length);
-    if (m._crypto_box_open_easy_afternm(plain, box, boxSize, 0, base + 32, base) !== 0) {
+    const opened = m._crypto_box_open_easy_afternm(
+      plain,
+      box,
+      boxSize,
+      0,
+      base + RECEIVE_NONCE_AT,
+      base + KEY_AT,
+    );
+    if (opened !== 0) {
       release();
       throw new ProtocolError("CURVE: a MESSAGE box failed to open (corrupted or forged)");
     }
     this.#peerNonce = nonce;
     this.flags = heap[plain];
-    const body = heap.slice(plain + 1, plain + boxSize - MAC);
+    // Small bodies as views of shared blocks, as received frames are (see arena.ts).
+    const body = copyOf(heap, plain + 1, plain + boxSize - MAC);
     release();
     return body;
   }
