@@ -87,11 +87,11 @@ async function runAll(
         step++;
         progress(`[${step}/${total}] round ${round}, ${section}: ${role}`);
         if (section === "startup") {
-          const ms = await measureStartup(setup, role, opts.workloads, settings);
+          const ms = await measureStartup(setup, role, settings);
           found.startup.set(role, [...(found.startup.get(role) ?? []), ms]);
           progress(`[${step}/${total}]   ${role}: ${ms.toFixed(0)} ms to listening`);
         } else {
-          const idle = await measureIdle(setup, role, opts.workloads, settings);
+          const idle = await measureIdle(setup, role, settings);
           found.idle.push(idle);
           progress(`[${step}/${total}]   ${role}: ${idle.cpuPercent?.toFixed(2)}% of a core`);
         }

@@ -20,7 +20,7 @@ import {
 } from "./process.ts";
 import { type Command, roleName, serverCommand, type Setup } from "./setup.ts";
 import type { Role, Sample } from "./stats.ts";
-import type { CloadLoad, Workload } from "./workloads.ts";
+import { type CloadLoad, type Workload, WORKLOADS } from "./workloads.ts";
 
 /** What one cload run printed. */
 export interface CloadResult {
@@ -300,9 +300,12 @@ export async function measure(
   }
 }
 
-/** The lockstep workload the start-up and idle sections start their servers with. */
-function lockstep(workloads: readonly Workload[]): Workload {
-  const w = workloads.find((w) => w.id === "lockstep-1");
+/**
+ * The lockstep workload the start-up and idle sections start their servers with, also when
+ * the rows chosen with --workloads leave it out.
+ */
+function lockstep(): Workload {
+  const w = WORKLOADS.find((w) => w.id === "lockstep-1");
   if (w === undefined) throw new Error("internal: no lockstep-1 workload");
   return w;
 }
@@ -311,10 +314,9 @@ function lockstep(workloads: readonly Workload[]): Workload {
 export async function measureStartup(
   setup: Setup,
   role: Role,
-  workloads: readonly Workload[],
   settings: RunSettings,
 ): Promise<number> {
-  const workload = lockstep(workloads);
+  const workload = lockstep();
   const port = freePort();
   const uri = `tcp://127.0.0.1:${port}`;
   const command = serverCommand(setup, role, workload, uri, settings.seconds);
@@ -352,12 +354,11 @@ const IDLE_HEARTBEAT_MS = 1000;
 export async function measureIdle(
   setup: Setup,
   role: Role,
-  workloads: readonly Workload[],
   settings: RunSettings,
 ): Promise<IdleResult> {
   // The clients are this project's own DEALERs, in this process: heartbeats are ZMTP PINGs.
   const { createSocket } = await import("../../src/zmtp/mod.ts");
-  const { server, uri } = await startServer(setup, role, lockstep(workloads), settings);
+  const { server, uri } = await startServer(setup, role, lockstep(), settings);
   const sockets = [];
   try {
     for (let i = 0; i < IDLE_CLIENTS; i++) {
