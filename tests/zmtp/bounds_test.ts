@@ -306,29 +306,31 @@ Deno.test({
     const probe = await RawPeer.connect(endpoint);
     const python = await findPython();
     assert.ok(python !== null);
+    // The flood lasts far longer than the probes may take (each waits at most 5 s): a server
+    // that served the flooder until it stopped would answer no probe while it floods.
     const flooder = new Deno.Command(python, {
-      args: ["-c", pingFlooder(hostPort(endpoint).port, 1.5)],
+      args: ["-c", pingFlooder(hostPort(endpoint).port, 60)],
       stdout: "null",
       stderr: "inherit",
     }).spawn();
+    let flooding = true;
+    const ended = flooder.status.then(() => flooding = false);
     try {
       await probe.handshake("REQ");
       await waitFor(() => rep.peerCount === 2, "the flooder");
       await delay(200);
       // Reads from a peer whose data is always there complete without a turn of the event
       // loop: without yielding now and then, this client would wait for the flood to end.
-      const latencies: number[] = [];
       for (let i = 0; i < 10; i++) {
-        const started = performance.now();
         await probe.send(["", `probe${i}`]);
         assert.deepEqual(await probe.readMessage(5000), ["", `re:probe${i}`]);
-        latencies.push(Math.round(performance.now() - started));
         await delay(50);
       }
-      assert.ok(Math.max(...latencies) < 250, `latencies during the flood: ${latencies} ms`);
-      assert.equal(rep.peerCount, 2, "the flood was still going on");
+      assert.ok(flooding, "the flooder stopped before the probes were answered");
+      assert.equal(rep.peerCount, 2, "the flooder's connection was dropped");
     } finally {
-      await flooder.status;
+      if (flooding) flooder.kill("SIGKILL");
+      await ended;
       probe.close();
       await rep.close();
     }
