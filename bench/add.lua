@@ -5,8 +5,9 @@
 --   options go to bind, e.g. heartbeat_ivl_ms=1000 or curve_server=true)
 require("LuaOverMQ")
 
--- Shared by main's loop and OnStop: the runtime calls OnStop on SIGTERM, and
--- process() returns at least every 250 ms, so the loop sees it soon after.
+-- Shared by main's loop and OnStop: the runtime calls OnStop on SIGTERM and makes a
+-- waiting process() return at once, so the loop ends with no timeout to poll on (an idle
+-- server then wakes only for its clients).
 local running = true
 
 function add(a, b)
@@ -42,6 +43,6 @@ function main()
   local kind = LuaOverMQ[arg[2] or "REP"]
   local rpc = LuaOverMQ.bind(arg[1] or "tcp://127.0.0.1:8004", kind, options())
   while running do
-    rpc:process(250)
+    rpc:process()
   end
 end

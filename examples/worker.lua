@@ -15,5 +15,5 @@ function main()
   -- A REP socket that connects (instead of binding) to the broker's DEALER side; it
   -- reconnects by itself if the broker restarts.
   local rpc = LuaOverMQ.connect(arg[1] or "tcp://127.0.0.1:8014", LuaOverMQ.REP)
-  while running do rpc:process(250) end
+  while running do rpc:process() end
 end
