@@ -37,8 +37,11 @@ import { describeRemote, dial, listen, onWindows, type Stream, tuneAccepted } fr
 import type { Frames, SocketType } from "./types.ts";
 import { sleep, turnDue, WaiterSet } from "./wait.ts";
 
-interface Incoming {
+/** A received message and the peer it came from. */
+export interface Incoming {
+  /** The sender. */
   peer: Peer;
+  /** The message as the connection delivered it. */
   frames: Frames;
 }
 
@@ -350,6 +353,16 @@ export abstract class Socket {
 
   /** A message already received, or undefined (lastErrno EAGAIN, EFSM, ENOTSUP or ETERM). */
   tryRecv(): Frames | undefined {
+    const incoming = this.takeIncoming();
+    return incoming === undefined ? undefined : this.deliver(incoming.peer, incoming.frames);
+  }
+
+  /**
+   * The next received message and its sender, taken as tryRecv() takes it but not yet made
+   * into what the application sees (deliver() is not called); undefined with lastErrno set
+   * as tryRecv() sets it.
+   */
+  protected takeIncoming(): Incoming | undefined {
     if (this.#closed) {
       this.lastErrno = ETERM;
       return undefined;
@@ -367,7 +380,7 @@ export abstract class Socket {
       return undefined;
     }
     this.lastErrno = 0;
-    return this.deliver(incoming.peer, incoming.frames);
+    return incoming;
   }
 
   /**
