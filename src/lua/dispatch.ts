@@ -129,6 +129,8 @@ export class Dispatcher implements RequestHandler {
   #request: Uint8Array = new Uint8Array(0);
   /** The reply the call thread produced (the payload may be a view of the encoder). */
   #reply: Frames = [];
+  /** The array of the replies made by #replyOf. */
+  readonly #replyFrames: Frames = [STATUS_OK, STATUS_OK];
   /** Replies of calls that finished after a pause, until their driver sends them. */
   readonly #lateReplies = new Map<HostThread, Frames>();
   readonly #entryPtr: number;
@@ -603,7 +605,7 @@ export class Dispatcher implements RequestHandler {
     try {
       if (status !== LuaStatus.OK) {
         encoder.value(T, -1);
-        this.#reply = [STATUS_ERROR, encoder.view()];
+        this.#reply = this.#replyOf(STATUS_ERROR, encoder.view());
         return 0;
       }
       const n = m._lua_gettop(T);
@@ -613,7 +615,7 @@ export class Dispatcher implements RequestHandler {
         encoder.arrayHeader(n);
         for (let i = 1; i <= n; i++) encoder.value(T, i);
       }
-      this.#reply = [STATUS_OK, encoder.view()];
+      this.#reply = this.#replyOf(STATUS_OK, encoder.view());
       return 0;
     } catch (error) {
       if (!(error instanceof CodecError)) throw error;
@@ -628,8 +630,19 @@ export class Dispatcher implements RequestHandler {
     const encoder = this.#engine.encoder;
     encoder.reset();
     encoder.text(message);
-    this.#reply = [STATUS_ERROR, encoder.view()];
+    this.#reply = this.#replyOf(STATUS_ERROR, encoder.view());
     return 0;
+  }
+
+  /**
+   * The reply `[status, payload]` in an array of the dispatcher's, reused by the next
+   * reply (a handler's reply is valid until the next call; late replies are copied).
+   */
+  #replyOf(status: Uint8Array, payload: Uint8Array): Frames {
+    const reply = this.#replyFrames;
+    reply[0] = status;
+    reply[1] = payload;
+    return reply;
   }
 
   /** For #prepare: the request was answered with an ERROR saying `message`. */

@@ -32,8 +32,8 @@ export interface RequestHandler {
   /**
    * Serves one request body and returns the reply body (status and payload), or a promise
    * of it when the handler has to wait or was paused. The array `body` is the handler's
-   * during the call only (its frames stay valid). The reply's frames may be views that stay
-   * valid only until the next call: the server sends them before it calls again.
+   * during the call only (its frames stay valid). The reply (the array and its frames) may
+   * stay valid only until the next call: the server sends it before it calls again.
    * `budgetMs` is the call's time budget (0: none). Must not throw.
    */
   handle(body: Frames, budgetMs: number): Frames | Promise<Frames>;
