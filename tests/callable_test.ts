@@ -81,3 +81,36 @@ Deno.test("--max-memory: a call past the cap gets 'not enough memory' and the ne
     await server.stop();
   }
 });
+
+Deno.test("a global reassigned between calls: each call gets what the global holds now", async () => {
+  const { lomq, uri } = await startServer(`${ROOT}tests/fixtures/reassign.lua`);
+  const client = new Client(uri, { timeoutMs: 5000 });
+  const notFound = "function 'value' not found";
+  try {
+    assert.equal(await client.call("value"), 1);
+    assert.equal(await client.call("value"), 1, "the same function twice");
+    await client.call("replace", "lua");
+    assert.equal(await client.call("value"), 2, "another Lua function under the name");
+    await client.call("replace", "c");
+    assert.equal(await outcome(client, "value"), notFound, "a C function is never callable");
+    await client.call("replace", "other");
+    assert.equal(await client.call("value"), 3);
+    await client.call("replace", "stop");
+    assert.equal(await outcome(client, "value"), notFound, "OnStop under another name");
+    await client.call("replace", "table");
+    assert.equal(await outcome(client, "value"), notFound, "not a function");
+    await client.call("replace", "nil");
+    assert.equal(await outcome(client, "value"), notFound, "gone");
+    await client.call("replace", "lua");
+    assert.equal(await client.call("value"), 2, "back again");
+    // The name is looked up in the script's code page, which the script may switch.
+    assert.equal(await outcome(client, "café"), "function 'café' not found");
+    assert.equal(await client.call("encoding", "cp1252"), "cp1252");
+    assert.equal(await client.call("café"), "cp1252 name");
+    assert.equal(await client.call("encoding", "utf-8"), "utf-8");
+    assert.equal(await outcome(client, "café"), "function 'café' not found");
+  } finally {
+    await client.close();
+    await lomq.stop();
+  }
+});

@@ -613,6 +613,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "ROUTER: a reply goes to the identity that asked, even on the client's next connection",
+  ignore: skipInterop,
+  async fn() {
+    const holds: Deferred<Frames>[] = [];
+    const handler: RequestHandler = {
+      handle(body) {
+        if (decoder.decode(body[0]) === "quick") return okText("quick");
+        const hold = deferred<Frames>();
+        holds.push(hold);
+        return hold.promise;
+      },
+    };
+    await withServer("ROUTER", handler, async ({ endpoint, server, socket, agent }) => {
+      const identity = b("same-client");
+      const first = await agent.socket("DEALER", {}, identity);
+      await agent.connect(first, endpoint);
+      assert.ok(await agent.send(first, [DELIMITER, b("slow")]));
+      await waitFor(() => holds.length === 1, "the request");
+      await agent.closeSocket(first);
+      await waitFor(() => socket.peerCount === 0, "the ROUTER to see the client go");
+      // Back under the same identity before the answer: routing is by identity.
+      const again = await agent.socket("DEALER", {}, identity);
+      await agent.connect(again, endpoint);
+      await waitFor(() => socket.peerCount === 1, "the client's new connection");
+      holds[0].resolve(okText("late but routed"));
+      assert.equal(decode((await agent.recv(again))![2]), "late but routed");
+      assert.equal(server.lastErrno, 0);
+    });
+  },
+});
+
+Deno.test({
   name: "serveUntil: an abort lets the request in progress finish and be answered",
   ignore: skipInterop,
   async fn() {

@@ -442,8 +442,10 @@ export class LuaOverMQBindings {
     binding.errno = 0;
     // The errno of a served request is nonzero when a ROUTER reply could not be routed.
     const answer = (T: LuaState): number => {
-      binding.errno = server.lastErrno;
-      m._lua_pushinteger(T, BigInt(binding.errno));
+      const errno = server.lastErrno;
+      binding.errno = errno;
+      // No BigInt made for the answer of nearly every call.
+      m._lua_pushinteger(T, errno === 0 ? 0n : BigInt(errno));
       return 1;
     };
     const served = server.serveNext();

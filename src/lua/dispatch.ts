@@ -80,6 +80,23 @@ walk(_G, 0)
 walk(debug.getregistry(), 0)
 return blocked`;
 
+/** How many method names the dispatcher remembers (a server's busiest few). */
+const KNOWN_NAMES = 8;
+
+/** A method name that passed the rules by name, and the function it called last. */
+interface KnownName {
+  /** The name as clients send it. */
+  name: Uint8Array;
+  /** The script's code page when the entry was made (the Lua string is in it). */
+  codePage: unknown;
+  /** Registry reference of the name as a Lua string (in the script's code page). */
+  nameRef: bigint;
+  /** Address of the function the global held when it last passed the rules by value, or 0. */
+  functionAt: number;
+  /** Registry reference keeping that function alive (its address stays its own), or 0. */
+  functionRef: number;
+}
+
 /**
  * Calls script functions by name for requests.
  *
@@ -98,12 +115,22 @@ export class Dispatcher implements RequestHandler {
   readonly #free: HostThread[] = [];
   /** Registry reference of the table whose keys are functions clients may not call. */
   #blockedRef = 0;
+  /** `#blockedRef` as lua_rawgeti takes it. */
+  #blockedKey = 0n;
+  /**
+   * Method names called lately that passed the rules by name (see {@linkcode KnownName}):
+   * a call by one of them skips those rules and making the Lua string of the name.
+   */
+  readonly #known: KnownName[] = [];
+  #nextKnown = 0;
   #exposed: Set<string> | undefined;
   #narrowed: Set<string> | undefined;
   /** The request the entry function decodes. */
   #request: Uint8Array = new Uint8Array(0);
   /** The reply the call thread produced (the payload may be a view of the encoder). */
   #reply: Frames = [];
+  /** The array of the replies made by #replyOf. */
+  readonly #replyFrames: Frames = [STATUS_OK, STATUS_OK];
   /** Replies of calls that finished after a pause, until their driver sends them. */
   readonly #lateReplies = new Map<HostThread, Frames>();
   readonly #entryPtr: number;
@@ -141,6 +168,8 @@ export class Dispatcher implements RequestHandler {
       throw new Error(`internal error listing the host's functions: ${failure ?? "?"}`);
     }
     this.#blockedRef = engine.m._luaL_ref(L, REGISTRY_INDEX);
+    this.#blockedKey = BigInt(this.#blockedRef);
+    this.#forgetNames();
   }
 
   /**
@@ -153,9 +182,10 @@ export class Dispatcher implements RequestHandler {
     const m = engine.m;
     const L = engine.L;
     if (this.#blockedRef === 0) return;
+    this.#forgetNames();
     for (const name of LIFECYCLE_NAMES) {
       if (engine.getGlobal(L, name) === LuaType.FUNCTION) {
-        m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.#blockedRef));
+        m._lua_rawgeti(L, REGISTRY_INDEX, this.#blockedKey);
         m._lua_pushvalue(L, -2);
         m._lua_pushboolean(L, 1);
         m._lua_rawset(L, -3);
@@ -172,11 +202,13 @@ export class Dispatcher implements RequestHandler {
   expose(names: readonly Uint8Array[]): void {
     this.#exposed ??= new Set();
     for (const name of names) this.#exposed.add(latin1(name));
+    this.#forgetNames();
   }
 
   /** `lomq serve --expose`: only these names (as clients send them), whatever the script exposes. */
   narrow(names: readonly string[]): void {
     this.#narrowed = new Set(names.map((name) => latin1(encoder.encode(name))));
+    this.#forgetNames();
   }
 
   /** How many global functions clients may call now (what `lomq.functions` would list). */
@@ -276,7 +308,7 @@ export class Dispatcher implements RequestHandler {
       engine.running!.callName = name;
       // Before any lookup: no global of the script can stand in for it.
       if (sameBytes(name, FUNCTIONS_METHOD_BYTES)) return this.#listFunctions(T, count - 1);
-      if (!this.#lookup(T, name, engine.api.toLocal(name))) {
+      if (!this.#lookup(T, name)) {
         return this.#fail(`function '${quoteInput(name)}' not found`);
       }
       decoder.pushValues(T, count - 1);
@@ -288,16 +320,105 @@ export class Dispatcher implements RequestHandler {
     }
   }
 
-  /**
-   * Pushes the function clients may call under `name` (as sent: UTF-8), `local` in the
-   * script's code page, or returns false.
-   */
-  #lookup(T: LuaState, name: Uint8Array, local: Uint8Array): boolean {
+  /** Pushes the function clients may call under `name` (as sent: UTF-8), or returns false. */
+  #lookup(T: LuaState, name: Uint8Array): boolean {
+    const m = this.#engine.m;
+    const known = this.#knownName(name);
+    // The Lua string is the name in the code page it was made in (LuaOverMQ.encoding may
+    // switch pages at any time).
+    if (known !== undefined && known.codePage === this.#engine.api.codePage) {
+      // The rules by name passed already; the value is looked up again (the script may
+      // have assigned another), but the very function found callable last time passes.
+      m._lua_rawgeti(T, REGISTRY_INDEX, RIDX_GLOBALS);
+      m._lua_rawgeti(T, REGISTRY_INDEX, known.nameRef);
+      m._lua_rawget(T, -2);
+      m._lua_rotate(T, -2, 1);
+      m._lua_settop(T, -2);
+      if (known.functionAt !== 0 && m._lua_topointer(T, -1) === known.functionAt) return true;
+      if (this.#callableValue(T)) {
+        this.#remember(T, known);
+        return true;
+      }
+      m._lua_settop(T, -2);
+      return false;
+    }
+    const local = this.#engine.api.toLocal(name);
     if (!this.#callableName(name, local)) return false;
     this.#engine.getGlobal(T, local);
-    if (this.#callableValue(T)) return true;
+    if (this.#callableValue(T)) {
+      this.#remember(T, this.#learnName(T, name, local));
+      return true;
+    }
     this.#engine.m._lua_settop(T, -2);
     return false;
+  }
+
+  /** The entry of the names cache for `name`, if it has one. */
+  #knownName(name: Uint8Array): KnownName | undefined {
+    const known = this.#known;
+    for (let i = 0; i < known.length; i++) {
+      if (sameBytes(known[i].name, name)) return known[i];
+    }
+    return undefined;
+  }
+
+  /**
+   * Caches `name`, which passed the rules by name, with the Lua string `local` (kept in the
+   * registry, so a lookup needs no string made); the oldest entry makes room when full.
+   */
+  #learnName(T: LuaState, name: Uint8Array, local: Uint8Array): KnownName {
+    const engine = this.#engine;
+    const m = engine.m;
+    const known = this.#known;
+    const codePage = engine.api.codePage;
+    let entry = this.#knownName(name); // known in another code page
+    if (entry !== undefined) {
+      m._luaL_unref(T, REGISTRY_INDEX, Number(entry.nameRef));
+      this.#forgetFunction(T, entry);
+    } else if (known.length < KNOWN_NAMES) {
+      entry = { name: name.slice(), codePage, nameRef: 0n, functionAt: 0, functionRef: 0 };
+      known.push(entry);
+    } else {
+      entry = known[this.#nextKnown];
+      this.#nextKnown = (this.#nextKnown + 1) % KNOWN_NAMES;
+      m._luaL_unref(T, REGISTRY_INDEX, Number(entry.nameRef));
+      this.#forgetFunction(T, entry);
+      entry.name = name.slice();
+    }
+    entry.codePage = codePage;
+    engine.api.pushBytes(T, local);
+    entry.nameRef = BigInt(m._luaL_ref(T, REGISTRY_INDEX));
+    return entry;
+  }
+
+  /**
+   * Records the callable function on top of `T` for `entry`: referenced from the registry,
+   * so that its address cannot go to another object while the cache holds it.
+   */
+  #remember(T: LuaState, entry: KnownName): void {
+    const m = this.#engine.m;
+    this.#forgetFunction(T, entry);
+    m._lua_pushvalue(T, -1);
+    entry.functionRef = m._luaL_ref(T, REGISTRY_INDEX);
+    entry.functionAt = m._lua_topointer(T, -1);
+  }
+
+  #forgetFunction(T: LuaState, entry: KnownName): void {
+    if (entry.functionRef !== 0) this.#engine.m._luaL_unref(T, REGISTRY_INDEX, entry.functionRef);
+    entry.functionRef = 0;
+    entry.functionAt = 0;
+  }
+
+  /** Empties the names cache: the rules changed (what is blocked, what is exposed). */
+  #forgetNames(): void {
+    const m = this.#engine.m;
+    const L = this.#engine.L;
+    for (const entry of this.#known) {
+      m._luaL_unref(L, REGISTRY_INDEX, Number(entry.nameRef));
+      this.#forgetFunction(L, entry);
+    }
+    this.#known.length = 0;
+    this.#nextKnown = 0;
   }
 
   /**
@@ -321,7 +442,7 @@ export class Dispatcher implements RequestHandler {
     const m = this.#engine.m;
     if (m._lua_type(T, -1) !== LuaType.FUNCTION || m._lua_iscfunction(T, -1)) return false;
     if (blockedAt === 0) {
-      m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
+      m._lua_rawgeti(T, REGISTRY_INDEX, this.#blockedKey);
       m._lua_pushvalue(T, -2);
       m._lua_rawget(T, -2);
       const blocked = m._lua_toboolean(T, -1) !== 0;
@@ -413,7 +534,7 @@ export class Dispatcher implements RequestHandler {
     const api = engine.api;
     const found: string[] = [];
     if (!m._lua_checkstack(T, 8)) throw new Error("Lua stack overflow listing the functions");
-    m._lua_rawgeti(T, REGISTRY_INDEX, BigInt(this.#blockedRef));
+    m._lua_rawgeti(T, REGISTRY_INDEX, this.#blockedKey);
     const blocked = m._lua_gettop(T);
     m._lua_rawgeti(T, REGISTRY_INDEX, RIDX_GLOBALS);
     const globals = blocked + 1;
@@ -484,7 +605,7 @@ export class Dispatcher implements RequestHandler {
     try {
       if (status !== LuaStatus.OK) {
         encoder.value(T, -1);
-        this.#reply = [STATUS_ERROR, encoder.view()];
+        this.#reply = this.#replyOf(STATUS_ERROR, encoder.view());
         return 0;
       }
       const n = m._lua_gettop(T);
@@ -494,7 +615,7 @@ export class Dispatcher implements RequestHandler {
         encoder.arrayHeader(n);
         for (let i = 1; i <= n; i++) encoder.value(T, i);
       }
-      this.#reply = [STATUS_OK, encoder.view()];
+      this.#reply = this.#replyOf(STATUS_OK, encoder.view());
       return 0;
     } catch (error) {
       if (!(error instanceof CodecError)) throw error;
@@ -509,8 +630,19 @@ export class Dispatcher implements RequestHandler {
     const encoder = this.#engine.encoder;
     encoder.reset();
     encoder.text(message);
-    this.#reply = [STATUS_ERROR, encoder.view()];
+    this.#reply = this.#replyOf(STATUS_ERROR, encoder.view());
     return 0;
+  }
+
+  /**
+   * The reply `[status, payload]` in an array of the dispatcher's, reused by the next
+   * reply (a handler's reply is valid until the next call; late replies are copied).
+   */
+  #replyOf(status: Uint8Array, payload: Uint8Array): Frames {
+    const reply = this.#replyFrames;
+    reply[0] = status;
+    reply[1] = payload;
+    return reply;
   }
 
   /** For #prepare: the request was answered with an ERROR saying `message`. */

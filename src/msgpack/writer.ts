@@ -16,6 +16,9 @@ export class MsgpackWriter {
   view: DataView;
   /** Bytes written so far. */
   length = 0;
+  // The view written() made last, and the buffer it is a view of.
+  #written: Uint8Array | undefined;
+  #writtenOf: Uint8Array | undefined;
 
   constructor(initialSize = 256) {
     this.buf = new Uint8Array(initialSize);
@@ -34,7 +37,14 @@ export class MsgpackWriter {
 
   /** A view of what was written, valid until the next write or reset. */
   written(): Uint8Array {
-    return this.buf.subarray(0, this.length);
+    // The same view again while it covers the same bytes: a server's replies are often of
+    // one size, and a view costs more to make than a small reply to encode.
+    const last = this.#written;
+    if (last !== undefined && last.length === this.length && this.#writtenOf === this.buf) {
+      return last;
+    }
+    this.#writtenOf = this.buf;
+    return this.#written = this.buf.subarray(0, this.length);
   }
 
   /** Makes room for `n` more bytes. */

@@ -24,14 +24,16 @@
  */
 
 import type { Frames, Socket } from "../zmtp/mod.ts";
-import { errorReply, joinReply, splitRouterRequest } from "./wire.ts";
+import { RouterSocket, type ServerRequest } from "../zmtp/router.ts";
+import { bodyStart, DELIMITER, errorReply } from "./wire.ts";
 
 /** Serves request bodies; implemented by the Lua dispatcher. */
 export interface RequestHandler {
   /**
    * Serves one request body and returns the reply body (status and payload), or a promise
-   * of it when the handler has to wait or was paused. The frames may be views that stay
-   * valid only until the next call: the server sends them before it calls again.
+   * of it when the handler has to wait or was paused. The array `body` is the handler's
+   * during the call only (its frames stay valid). The reply (the array and its frames) may
+   * stay valid only until the next call: the server sends it before it calls again.
    * `budgetMs` is the call's time budget (0: none). Must not throw.
    */
   handle(body: Frames, budgetMs: number): Frames | Promise<Frames>;
@@ -43,6 +45,8 @@ export const IDLE = 0;
 export const SERVED = 1;
 
 const NO_ENVELOPE: Frames = [];
+// The routing frames of a request from a REQ, or a DEALER that sends what a REQ does.
+const DELIMITER_ONLY: Frames = [DELIMITER];
 
 /** Serves the requests of one REP or ROUTER socket. */
 export class RpcServer {
@@ -57,8 +61,10 @@ export class RpcServer {
   lastErrno = 0;
 
   readonly #handler: RequestHandler;
-  readonly #router: boolean;
+  readonly #router: RouterSocket | undefined;
   #busy = false;
+  // The body of a one-frame request (all well-formed ones), handed to the handler.
+  readonly #oneFrame: Frames = [DELIMITER];
 
   /** Serves `socket` (REP or ROUTER) with `handler`. */
   constructor(socket: Socket, handler: RequestHandler, callTimeoutMs = 0) {
@@ -67,7 +73,8 @@ export class RpcServer {
     }
     this.socket = socket;
     this.#handler = handler;
-    this.#router = socket.type === "ROUTER";
+    // lomq's own ROUTER, which keeps the identity of a request with its sender.
+    this.#router = socket instanceof RouterSocket ? socket : undefined;
     this.callTimeoutMs = callTimeoutMs;
   }
 
@@ -86,11 +93,29 @@ export class RpcServer {
     if (this.#busy) {
       throw new Error("this socket is already serving a request (process() cannot nest)");
     }
-    const frames = this.socket.tryRecv();
-    if (frames === undefined) return IDLE;
-    let envelope = NO_ENVELOPE;
-    let body = frames;
-    if (this.#router) ({ envelope, body } = splitRouterRequest(frames));
+    let request: ServerRequest | undefined;
+    let head = NO_ENVELOPE;
+    let body: Frames;
+    const router = this.#router;
+    if (router !== undefined) {
+      request = router.takeRequest();
+      if (request === undefined) return IDLE;
+      // [routing..., "", body...]: what goes back in front of the reply, and the body.
+      const frames = request.frames;
+      const start = bodyStart(frames, 0);
+      if (start === 1) head = DELIMITER_ONLY;
+      else if (start > 1) head = frames.slice(0, start);
+      if (frames.length - start === 1) {
+        body = this.#oneFrame;
+        body[0] = frames[start];
+      } else {
+        body = frames.slice(start);
+      }
+    } else {
+      const frames = this.socket.tryRecv();
+      if (frames === undefined) return IDLE;
+      body = frames; // REP keeps the envelope itself
+    }
     // Busy from here: a handler that called back into serveNext would answer out of order.
     this.#busy = true;
     let reply: Frames | Promise<Frames>;
@@ -101,12 +126,12 @@ export class RpcServer {
     }
     if (!(reply instanceof Promise)) {
       this.#busy = false;
-      this.#send(envelope, reply);
+      this.#send(request, head, reply);
       return SERVED;
     }
     return reply.then(
-      (frames) => this.#send(envelope, frames),
-      (error) => this.#send(envelope, errorReply(`internal error: ${describeError(error)}`)),
+      (frames) => this.#send(request, head, frames),
+      (error) => this.#send(request, head, errorReply(`internal error: ${describeError(error)}`)),
     ).finally(() => this.#busy = false);
   }
 
@@ -122,9 +147,10 @@ export class RpcServer {
     }
   }
 
-  #send(envelope: Frames, reply: Frames): void {
-    const frames = this.#router ? joinReply(envelope, reply) : reply;
-    this.lastErrno = this.socket.trySend(frames) ? 0 : this.socket.lastErrno;
+  /** Sends `reply` to `request`'s sender behind `head` (ROUTER), or to REP's last request. */
+  #send(request: ServerRequest | undefined, head: Frames, reply: Frames): void {
+    if (request !== undefined) this.lastErrno = this.#router!.reply(request, head, reply);
+    else this.lastErrno = this.socket.trySend(reply) ? 0 : this.socket.lastErrno;
   }
 }
 

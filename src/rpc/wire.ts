@@ -72,12 +72,20 @@ export interface RoutedRequest {
  * that sends no delimiter. The envelope goes back unchanged in front of the reply.
  */
 export function splitRouterRequest(frames: Frames): RoutedRequest {
-  for (let i = 1; i < frames.length; i++) {
-    if (frames[i].length === 0) {
-      return { envelope: frames.slice(0, i + 1), body: frames.slice(i + 1) };
-    }
-  }
-  return { envelope: frames.slice(0, 1), body: frames.slice(1) };
+  // Frame 0 is the identity, whatever it holds.
+  const start = bodyStart(frames, 1);
+  return { envelope: frames.slice(0, start), body: frames.slice(start) };
+}
+
+/**
+ * Where the body starts in the frames of a ROUTER request: right after the first empty frame
+ * (the delimiter) at index `from` or later, or at `from` when there is none (a DEALER that
+ * sends no delimiter). `from` is where the routing frames start: 1 behind an identity
+ * frame, 0 without one.
+ */
+export function bodyStart(frames: Frames, from: number): number {
+  for (let i = from; i < frames.length; i++) if (frames[i].length === 0) return i + 1;
+  return from;
 }
 
 /** The frames of a reply: `envelope` (possibly empty) then the two reply frames. */

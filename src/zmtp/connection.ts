@@ -169,6 +169,8 @@ export class Connection<T> {
   owner: T | undefined;
   /** Encoded outgoing messages; drained only once the handshake is done. */
   out: Queue<Uint8Array> | null = null;
+  /** The owner's mark: its writer waits in the owner's list of deferred writes. */
+  deferred = false;
 
   #conn: Stream;
   #read: ReadFunction;
@@ -446,14 +448,13 @@ export class Connection<T> {
   }
 
   /**
-   * Starts the writer unless it runs; what is queued meanwhile goes out in one write.
-   * By default the first write starts at once. With `later`, it waits until the current
-   * task ends, so that everything the caller queues before then goes out together.
+   * Starts the writer unless it runs; what is queued meanwhile goes out in one write. The
+   * first write starts at once.
    */
-  kick(later = false): void {
+  kick(): void {
     if (this.#writing || this.#state === State.Closed) return;
     this.#writing = true;
-    this.#flushDone = this.#flush(later);
+    this.#flushDone = this.#flush();
   }
 
   /** Lets a paused connection (receive HWM reached) deliver and read again. */
@@ -814,9 +815,8 @@ export class Connection<T> {
     }
   }
 
-  async #flush(later: boolean): Promise<void> {
-    // Without `later` the first chunk goes out now (Deno starts a write inside the call).
-    if (later) await Promise.resolve();
+  async #flush(): Promise<void> {
+    // The first chunk goes out now (Deno starts a write inside the call).
     try {
       for (;;) {
         if (this.#state === State.Closed) break;

@@ -6,12 +6,25 @@
 
 import { copyOf } from "./arena.ts";
 import type { Connection } from "./connection.ts";
-import { EAGAIN, EHOSTUNREACH, EINVAL } from "./errors.ts";
+import { EAGAIN, EHOSTUNREACH, EINVAL, ETERM } from "./errors.ts";
 import { encodeMessage, latin1 } from "./frame.ts";
 import type { SocketOptions } from "./options.ts";
 import type { Peer } from "./peer.ts";
 import { Socket } from "./socket.ts";
 import type { Frames } from "./types.ts";
+
+/**
+ * A message a server took with {@linkcode RouterSocket.takeRequest}: its frames after the
+ * sender's identity, and whom the reply goes to ({@linkcode RouterSocket.reply}).
+ */
+export interface ServerRequest {
+  /** The frames the sender sent (routing frames, delimiter, body); no identity frame. */
+  readonly frames: Frames;
+  /** The sender. */
+  readonly peer: Peer;
+  /** The sender's identity when it sent the request, as a map key. */
+  readonly key: string;
+}
 
 /**
  * ROUTER socket. Every incoming message gets the sender's identity prepended: the Identity
@@ -73,6 +86,43 @@ export class RouterSocket extends Socket {
     this.#lastSender = peer;
     for (let i = 0; i < frames.length; i++) out[i + 1] = frames[i];
     return out;
+  }
+
+  /**
+   * For a server (src/rpc/server.ts): the next message, like tryRecv() but without the
+   * identity frame, which stays with the sender: the reply goes back with reply(), with no
+   * identity copied, looked up or compared. undefined with lastErrno set as by tryRecv().
+   */
+  takeRequest(): ServerRequest | undefined {
+    const incoming = this.takeIncoming();
+    if (incoming === undefined) return undefined;
+    const peer = incoming.peer;
+    return { frames: incoming.frames, peer, key: peer.key };
+  }
+
+  /**
+   * Sends the reply to `request`: the frames of `head` (its routing frames and delimiter, as
+   * they came) then those of `body`, to the identity that sent it, as trySend() would
+   * route `[identity, ...head, ...body]`. Returns 0 or the errno trySend() would set (also
+   * in lastErrno): EHOSTUNREACH when no peer holds that identity any more (the client
+   * left), EAGAIN at the peer's HWM, ETERM once closed.
+   */
+  reply(request: ServerRequest, head: Frames, body: Frames): number {
+    const errno = this.#reply(request, head, body);
+    this.lastErrno = errno;
+    return errno;
+  }
+
+  #reply(request: ServerRequest, head: Frames, body: Frames): number {
+    if (this.closed) return ETERM;
+    const sender = request.peer;
+    // The sender itself while it is connected under that identity; else whoever holds it.
+    const peer = sender.conn !== null && sender.key === request.key
+      ? sender
+      : this.#byKey.get(request.key);
+    if (peer === undefined || peer.conn === null) return EHOSTUNREACH;
+    if (peer.out.length >= this.options.hwm) return EAGAIN;
+    return this.queueReply(peer, encodeMessage(body, 0, head)) ? 0 : EHOSTUNREACH;
   }
 
   protected sendMessage(frames: Frames): number {
