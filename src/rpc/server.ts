@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { Frames, Socket } from "../zmtp/mod.ts";
+import { type Frames, recycle, type Socket } from "../zmtp/mod.ts";
 import { errorReply, joinReply, splitRouterRequest } from "./wire.ts";
 
 /** Serves request bodies; implemented by the Lua dispatcher. */
@@ -31,7 +31,9 @@ export interface RequestHandler {
   /**
    * Serves one request body and returns the reply body (status and payload), or a promise
    * of it when the handler has to wait or was paused. The frames may be views that stay
-   * valid only until the next call: the server sends them before it calls again.
+   * valid only until the next call: the server sends them before it calls again. Once it
+   * returns a reply (not a promise), the body is the server's again: it may reuse a large
+   * body's buffer, so the handler keeps no view of it.
    * `budgetMs` is the call's time budget (0: none). Must not throw.
    */
   handle(body: Frames, budgetMs: number): Frames | Promise<Frames>;
@@ -102,6 +104,8 @@ export class RpcServer {
     if (!(reply instanceof Promise)) {
       this.#busy = false;
       this.#send(envelope, reply);
+      // Decoded and answered: a large body's buffer serves the next one (see handle()).
+      for (let i = 0; i < body.length; i++) recycle(body[i]);
       return SERVED;
     }
     return reply.then(
