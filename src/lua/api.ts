@@ -127,7 +127,7 @@ export interface LuaModule {
   _lua_tolstring(L: LuaState, idx: number, len: number): number;
   _lua_touserdata(L: LuaState, idx: number): number;
   _lua_topointer(L: LuaState, idx: number): number;
-  _lua_rawlen(L: LuaState, idx: number): number;
+  _lua_rawlen(L: LuaState, idx: number): bigint;
   _lua_rawequal(L: LuaState, a: number, b: number): number;
 
   _lua_pushnil(L: LuaState): void;
