@@ -150,6 +150,11 @@ export class FrameReader {
         own.set(this.#buf.subarray(this.#r, this.#w));
         this.#r = 0;
         this.#w = 0;
+        // The read that began the frame says nothing about this connection's small reads:
+        // the buffer keeps its size (resizing after every large frame cost 2% of a 100 KB
+        // echo, and a small buffer means a small copy of the frame's first bytes above).
+        this.#filled = false;
+        this.#lastRead = this.#buf.length;
         this.#large = own;
         return own.subarray(this.#largeFill);
       }
