@@ -130,6 +130,13 @@ Deno.test("tables: arrays exactly for keys 1..n, maps otherwise, keys keep their
   assert.ok(holes instanceof Map, "a table with a hole is a map");
   const extra = unpackr.unpack(encodeLua(`{1, 2, x = 1}`)) as Map<unknown, unknown>;
   assert.ok(extra instanceof Map, "an array part plus a string key is a map");
+  // As many keys as the length, but one of them is not 1..n: the array written up to the
+  // hole is taken back, nested tables and all.
+  const counted = unpackr.unpack(encodeLua(`{{1, {2}}, nil, 3, x = "y"}`)) as Map<unknown, unknown>;
+  assert.ok(counted instanceof Map, "a hole with a string key instead is a map");
+  assert.deepEqual([...counted.entries()].sort(), [[1, [1, [2]]], [3, 3], ["x", "y"]]);
+  const long = encodeLua("t", "t = {}; for i = 1, 300 do t[i] = i end");
+  assert.deepEqual(unpackr.unpack(long), Array.from({ length: 300 }, (_, i) => i + 1));
   assert.equal(hex(encodeLua("{{1}, {a = true}}")), hex(packr.pack([[1], new Map([["a", true]])])));
   decodeAndCheck(
     packr.pack(new Map<unknown, unknown>([[1, "a"], ["1", "b"]])),

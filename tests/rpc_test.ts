@@ -401,6 +401,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "large requests queued together each get their own reply back (pooled buffers reused)",
+  ignore: skipInterop,
+  async fn() {
+    // Bodies from 64 KB up come from a pool and are reused once answered: requests waiting
+    // in the queue, and replies that are views of the request, must stay intact.
+    const handler: RequestHandler = { handle: (body) => [STATUS_OK, body[0]] };
+    await withServer("ROUTER", handler, async ({ endpoint, agent }) => {
+      const dealer = await agent.socket("DEALER");
+      await agent.connect(dealer, endpoint);
+      const sizes = [100_000, 70_000, 300_000, 100_000, 131_072, 100_000];
+      const bodies = sizes.map((size, n) =>
+        Uint8Array.from({ length: size }, (_, i) => (i * (n + 3) + n) & 0xff)
+      );
+      for (const body of bodies) assert.ok(await agent.send(dealer, [DELIMITER, body]));
+      for (const body of bodies) {
+        const reply = await agent.recv(dealer);
+        assert.equal(reply?.length, 3);
+        assert.deepEqual(reply![1], STATUS_OK);
+        const echoed = reply![2];
+        assert.equal(echoed.length, body.length);
+        assert.ok(
+          echoed.every((byte, i) => byte === body[i]),
+          `${body.length} bytes came back changed`,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "requests are served one at a time: a handler's promise holds the next request back",
   ignore: skipInterop,
   async fn() {

@@ -418,23 +418,38 @@ function describeByte(b: number): string {
   return "invalid byte 0xc1";
 }
 
+/** Nesting levels of tables encoded per lua_checkstack (see Encoder.#table). */
+const STACK_LEVELS = 8;
+
 /** Encodes Lua values from the stack as MessagePack. */
 export class Encoder {
   #api: LuaApi;
   #out = new MsgpackWriter(4096);
   /** Addresses of the tables on the current path, to tell a cycle from a shared table. */
   #path: number[] = [];
-  /** Registry reference of the weak table holding forced forms, or 0. */
-  formsRef = 0;
+  #formsRef = 0;
+  /** {@link formsRef} as the BigInt lua_rawgeti takes, made once. */
+  #formsKey = 0n;
 
   constructor(api: LuaApi) {
     this.#api = api;
   }
 
+  /** Registry reference of the weak table holding forced forms, or 0. */
+  get formsRef(): number {
+    return this.#formsRef;
+  }
+
+  set formsRef(ref: number) {
+    this.#formsRef = ref;
+    this.#formsKey = BigInt(ref);
+  }
+
   /** Starts a new document. */
   reset(): void {
     this.#out.reset();
-    this.#path.length = 0;
+    // Empty unless the last document failed: setting the length costs a tenth of a send.
+    if (this.#path.length !== 0) this.#path.length = 0;
   }
 
   /** A copy of the bytes written since {@link reset}. */
@@ -486,10 +501,15 @@ export class Encoder {
 
   /** Writes the Lua value at `idx` of `L`. Throws CodecError on a cycle or deep nesting. */
   value(L: LuaState, idx: number): void {
+    this.#typed(L, idx, this.#api.m._lua_type(L, idx));
+  }
+
+  /** {@link value} for a value whose type the caller has (lua_rawgeti returns it). */
+  #typed(L: LuaState, idx: number, type: number): void {
     const api = this.#api;
     const m = api.m;
     const out = this.#out;
-    switch (m._lua_type(L, idx)) {
+    switch (type) {
       case LuaType.BOOLEAN:
         return out.boolean(m._lua_toboolean(L, idx) !== 0);
       case LuaType.NUMBER:
@@ -511,41 +531,60 @@ export class Encoder {
 
   #table(L: LuaState, idx: number): void {
     const m = this.#api.m;
+    const path = this.#path;
     const address = m._lua_topointer(L, idx);
-    if (this.#path.includes(address)) {
+    if (path.includes(address)) {
       throw new CodecError("cannot encode a table that contains itself (a cycle)");
     }
-    if (this.#path.length >= MAX_DEPTH) {
+    if (path.length >= MAX_DEPTH) {
       throw new CodecError(`cannot encode tables nested deeper than ${MAX_DEPTH} levels`);
     }
-    if (!m._lua_checkstack(L, 6)) throw new CodecError("Lua stack overflow while encoding");
-    this.#path.push(address);
-    const form = this.#forcedForm(L, idx);
-    let length = -1; // an array of this many elements, or a map when negative
-    if (form === undefined) {
-      length = Number(m._lua_rawlen(L, idx));
-      if (length === 0 || !this.#isSequence(L, idx, length)) length = -1;
-    } else if (form === FORM_ARRAY) length = Number(m._lua_rawlen(L, idx));
-    else if (form >= 0) length = form;
-    else if (form === FORM_BIN) {
-      this.#bin(L, idx);
-      this.#path.pop();
-      return;
-    } else if (form <= DECODED_ARRAY) {
-      const largest = this.#largestIndex(L, idx);
-      if (largest >= 0) length = Math.max(DECODED_ARRAY - form, largest);
+    // Each level below holds at most 3 slots (an element, or a key and its value) and needs 3
+    // more for a moment: asked for once every STACK_LEVELS levels rather than per table.
+    if (path.length % STACK_LEVELS === 0 && !m._lua_checkstack(L, 3 * STACK_LEVELS + 3)) {
+      throw new CodecError("Lua stack overflow while encoding");
     }
-    if (length >= 0) {
-      this.arrayHeader(length);
-      for (let i = 1; i <= length; i++) {
-        m._lua_rawgeti(L, idx, BigInt(i));
-        this.value(L, -1);
-        m._lua_settop(L, -2);
+    path.push(address);
+    const form = this.#forcedForm(L, idx);
+    if (form === undefined) {
+      const length = Number(m._lua_rawlen(L, idx));
+      // n keys, t[1..n] all present (#array checks those): exactly the keys 1..n.
+      if (length === 0 || !this.#hasKeys(L, idx, length) || !this.#array(L, idx, length, true)) {
+        this.#map(L, idx);
       }
+    } else if (form === FORM_ARRAY) this.#array(L, idx, Number(m._lua_rawlen(L, idx)), false);
+    else if (form >= 0) this.#array(L, idx, form, false);
+    else if (form === FORM_BIN) this.#bin(L, idx);
+    else if (form <= DECODED_ARRAY) {
+      const largest = this.#largestIndex(L, idx);
+      if (largest >= 0) this.#array(L, idx, Math.max(DECODED_ARRAY - form, largest), false);
+      else this.#map(L, idx);
     } else {
       this.#map(L, idx);
     }
-    this.#path.pop();
+    path.pop();
+  }
+
+  /**
+   * Writes `t[1..length]` as an array. With `dense`, a missing element (a hole) takes back
+   * what was written and returns false: the table is written as a map instead.
+   */
+  #array(L: LuaState, idx: number, length: number, dense: boolean): boolean {
+    const m = this.#api.m;
+    const out = this.#out;
+    const start = out.length;
+    out.arrayHeader(length);
+    for (let i = 1; i <= length; i++) {
+      const type = m._lua_rawgeti(L, idx, i < 256 ? SMALL_INTEGERS[i + 32] : BigInt(i));
+      if (type === LuaType.NIL && dense) {
+        m._lua_settop(L, -2);
+        out.length = start;
+        return false;
+      }
+      this.#typed(L, -1, type);
+      m._lua_settop(L, -2);
+    }
+    return true;
   }
 
   /** `LuaOverMQ.bin(s)`: the string at [1] as msgpack bin, untouched by any code page. */
@@ -577,33 +616,28 @@ export class Encoder {
   }
 
   #forcedForm(L: LuaState, idx: number): number | undefined {
-    if (!this.formsRef) return undefined;
+    if (this.#formsRef === 0) return undefined;
     const m = this.#api.m;
-    m._lua_rawgeti(L, REGISTRY_INDEX, BigInt(this.formsRef));
+    m._lua_rawgeti(L, REGISTRY_INDEX, this.#formsKey);
     m._lua_pushvalue(L, idx);
-    m._lua_rawget(L, -2);
-    const form = m._lua_type(L, -1) === LuaType.NUMBER
+    const form = m._lua_rawget(L, -2) === LuaType.NUMBER
       ? Number(m._lua_tointegerx(L, -1, 0))
       : undefined;
     m._lua_settop(L, -3);
     return form;
   }
 
-  /** True when the keys are exactly the integers 1..length. */
-  #isSequence(L: LuaState, idx: number, length: number): boolean {
+  /**
+   * True when the table has exactly `length` keys. With t[1..length] all present (the
+   * caller checks those while writing them), its keys are then exactly 1..length: counting
+   * takes two calls into Lua per key, checking each key's type would take four.
+   */
+  #hasKeys(L: LuaState, idx: number, length: number): boolean {
     const m = this.#api.m;
     let count = 0;
     m._lua_pushnil(L);
     while (m._lua_next(L, idx)) {
-      count++;
-      let ok = m._lua_isinteger(L, -2) !== 0;
-      if (ok) {
-        // As a double, not a BigInt (an allocation per key): exact within the length range,
-        // and a huge key that rounds still lands outside it.
-        const key = m._lua_tonumberx(L, -2, 0);
-        ok = key >= 1 && key <= length;
-      }
-      if (!ok || count > length) {
+      if (++count > length) {
         m._lua_settop(L, -3);
         return false;
       }

@@ -31,6 +31,7 @@ import {
 import { log } from "../log.ts";
 
 const encoder = new TextEncoder();
+const NO_REQUEST = new Uint8Array(0);
 
 /** Global names clients can never call, whatever they hold: the script's lifecycle. */
 export const LIFECYCLE_NAMES: readonly string[] = ["main", "OnInit", "OnStop"];
@@ -126,7 +127,7 @@ export class Dispatcher implements RequestHandler {
   #exposed: Set<string> | undefined;
   #narrowed: Set<string> | undefined;
   /** The request the entry function decodes. */
-  #request: Uint8Array = new Uint8Array(0);
+  #request: Uint8Array = NO_REQUEST;
   /** The reply the call thread produced (the payload may be a view of the encoder). */
   #reply: Frames = [];
   /** The array of the replies made by #replyOf. */
@@ -231,6 +232,8 @@ export class Dispatcher implements RequestHandler {
     this.#request = body[0];
     engine.m._lua_pushcclosure(thread.state, this.#entryPtr, 0);
     const status = engine.step(thread, 0);
+    // Decoded: the server may reuse the body's buffer once the reply is sent.
+    this.#request = NO_REQUEST;
     if (status === LuaStatus.OK && thread.stopReason === undefined) {
       this.#free.push(thread);
       return this.#reply;

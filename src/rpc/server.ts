@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { Frames, Socket } from "../zmtp/mod.ts";
+import { type Frames, recycle, type Socket } from "../zmtp/mod.ts";
 import { RouterSocket, type ServerRequest } from "../zmtp/router.ts";
 import { bodyStart, DELIMITER, errorReply } from "./wire.ts";
 
@@ -32,8 +32,10 @@ export interface RequestHandler {
   /**
    * Serves one request body and returns the reply body (status and payload), or a promise
    * of it when the handler has to wait or was paused. The array `body` is the handler's
-   * during the call only (its frames stay valid). The reply (the array and its frames) may
-   * stay valid only until the next call: the server sends it before it calls again.
+   * during the call only. The reply (the array and its frames) may stay valid only until
+   * the next call: the server sends it before it calls again. Once the handler returns a
+   * reply (not a promise), the body's frames are the server's again: it may reuse a large
+   * body's buffer, so the handler keeps no view of them.
    * `budgetMs` is the call's time budget (0: none). Must not throw.
    */
   handle(body: Frames, budgetMs: number): Frames | Promise<Frames>;
@@ -127,6 +129,8 @@ export class RpcServer {
     if (!(reply instanceof Promise)) {
       this.#busy = false;
       this.#send(request, head, reply);
+      // Decoded and answered: a large body's buffer serves the next one (see handle()).
+      for (let i = 0; i < body.length; i++) recycle(body[i]);
       return SERVED;
     }
     return reply.then(

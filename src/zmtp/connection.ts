@@ -33,6 +33,7 @@ import {
   parseGreeting,
   REVISION_OFFSET,
 } from "./greeting.ts";
+import { recycle } from "./arena.ts";
 import { socketTypeCode, socketTypeName, toZmtp1 } from "./legacy.ts";
 import { HandshakeRefused, type Mechanism, NullMechanism } from "./mechanism.ts";
 import { CURVE_FRAME_OVERHEAD, loadCurve } from "./curve.ts";
@@ -826,6 +827,7 @@ export class Connection<T> {
         while (written < chunk.length) {
           written += await this.#conn.write(written === 0 ? chunk : chunk.subarray(written));
         }
+        recycle(chunk);
       }
     } catch (err) {
       this.#fail(err);
@@ -859,6 +861,7 @@ export class Connection<T> {
         if (next === undefined || (batch.length > 0 && next.length >= BATCH_BYTES)) break;
         out.shift();
         const wire = this.#secure ? this.#mechanism.seal(next) : this.#frame(next);
+        if (wire !== next) recycle(next);
         batch.push(wire);
         total += wire.length;
         taken++;
@@ -878,6 +881,7 @@ export class Connection<T> {
     for (const c of batch) {
       buffer.set(c, pos);
       pos += c.length;
+      recycle(c);
     }
     batch.length = 0;
     return buffer.subarray(0, total);

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { allocateMessage, copyOf } from "./arena.ts";
+import { allocateMessage, allocatePooled, copyOf, POOL_MAX, POOL_MIN } from "./arena.ts";
 
 /** A ZMTP major version, naming its framing: 1.0, 2.0 or 3.x. */
 export type Framing = 1 | 2 | 3;
@@ -59,7 +59,8 @@ export class ProtocolError extends Error {
  * Usage: `conn.read(reader.target())`, then `reader.commit(n)`, then call `next()` until it
  * returns false; after each true, `flags` and `body` describe the frame. Bodies are copies
  * (the buffer is reused; small ones share blocks, see arena.ts), except frames too big for
- * the buffer, which are read straight into their own array.
+ * the buffer, which are read straight into their own array (a large one from the pool, which
+ * its receiver may give back: arena.ts recycle).
  *
  * The buffer starts at `minBuffer` bytes and doubles, up to `maxBuffer`, whenever a read
  * fills it; once everything received is consumed and a read brought less than a quarter of
@@ -141,10 +142,19 @@ export class FrameReader {
       const large = this.#large;
       if (large === null) {
         // The frame's first bytes wait in the buffer; from now on it is read in place.
-        const own = new Uint8Array(this.#initialSize());
+        const size = this.#initialSize();
+        // A frame that fits at once may come from the pool: its receiver can give it back.
+        const own = size === this.#largeSize && size >= POOL_MIN && size <= POOL_MAX
+          ? allocatePooled(size)
+          : new Uint8Array(size);
         own.set(this.#buf.subarray(this.#r, this.#w));
         this.#r = 0;
         this.#w = 0;
+        // The read that began the frame says nothing about this connection's small reads:
+        // the buffer keeps its size (resizing after every large frame cost 2% of a 100 KB
+        // echo, and a small buffer means a small copy of the frame's first bytes above).
+        this.#filled = false;
+        this.#lastRead = this.#buf.length;
         this.#large = own;
         return own.subarray(this.#largeFill);
       }
@@ -328,11 +338,14 @@ function writeFrame(out: Uint8Array, pos: number, flags: number, body: Uint8Arra
 /**
  * Encodes a message to wire bytes: the frames of `head` (an envelope), then `frames` from
  * index `from`. The result is a fresh array, so callers may reuse their buffers right after.
+ * Unless `shared` (it goes into more than one peer's queue), a large one is pooled: the
+ * connection writing it gives it back (see allocateMessage).
  */
 export function encodeMessage(
   frames: readonly Uint8Array[],
   from = 0,
   head?: readonly Uint8Array[],
+  shared = false,
 ): Uint8Array {
   let total = 0;
   const headCount = head === undefined ? 0 : head.length;
@@ -344,7 +357,7 @@ export function encodeMessage(
     const size = frames[i].length;
     total += frameHeaderSize(size) + size;
   }
-  const out = allocateMessage(total);
+  const out = allocateMessage(total, shared);
   let pos = 0;
   const last = frames.length - 1;
   for (let i = 0; i < headCount; i++) {

@@ -42,6 +42,7 @@ export { DEFAULT_OPTIONS, MAX_SUBSCRIPTION_BYTES } from "./options.ts";
 export { formatEndpoint, parseEndpoint } from "./endpoint.ts";
 export type { Endpoint, IpcEndpoint, TcpEndpoint } from "./endpoint.ts";
 export { MAX_FRAMES_PER_MESSAGE } from "./frame.ts";
+export { recycle } from "./arena.ts";
 export type { CurveKey, SecurityOptions } from "./security.ts";
 export { curveSocketOptions, decodeCurveKey, readSecretKeyFile } from "./security.ts";
 export type { CurveClientOptions } from "./security.ts";

@@ -126,7 +126,7 @@ export class PubSocket extends Socket {
     this.#sent++;
     for (const peer of this.peers) {
       if (peer.conn === null || peer.subs === null || !peer.subs.matches(topic)) continue;
-      chunk ??= encodeMessage(frames);
+      chunk ??= encodeMessage(frames, 0, undefined, true);
       if (this.hasRoom(peer, chunk.length)) {
         this.queueTo(peer, chunk);
         queued = true;

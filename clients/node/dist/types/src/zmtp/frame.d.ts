@@ -44,7 +44,8 @@ export declare class ProtocolError extends Error {
  * Usage: `conn.read(reader.target())`, then `reader.commit(n)`, then call `next()` until it
  * returns false; after each true, `flags` and `body` describe the frame. Bodies are copies
  * (the buffer is reused; small ones share blocks, see arena.ts), except frames too big for
- * the buffer, which are read straight into their own array.
+ * the buffer, which are read straight into their own array (a large one from the pool, which
+ * its receiver may give back: arena.ts recycle).
  *
  * The buffer starts at `minBuffer` bytes and doubles, up to `maxBuffer`, whenever a read
  * fills it; once everything received is consumed and a read brought less than a quarter of
@@ -97,8 +98,10 @@ export declare class FrameReader {
 /**
  * Encodes a message to wire bytes: the frames of `head` (an envelope), then `frames` from
  * index `from`. The result is a fresh array, so callers may reuse their buffers right after.
+ * Unless `shared` (it goes into more than one peer's queue), a large one is pooled: the
+ * connection writing it gives it back (see allocateMessage).
  */
-export declare function encodeMessage(frames: readonly Uint8Array[], from?: number, head?: readonly Uint8Array[]): Uint8Array;
+export declare function encodeMessage(frames: readonly Uint8Array[], from?: number, head?: readonly Uint8Array[], shared?: boolean): Uint8Array;
 /** Encodes a command frame `name` + `data` (RFC 23: name-size, name, data). */
 export declare function encodeCommand(name: string, data?: Uint8Array): Uint8Array;
 /** A decoded command. */
