@@ -27,6 +27,8 @@ import {
   FLAG_COMMAND,
   FLAG_LONG,
   FLAG_MORE,
+  readUint64,
+  writeUint64,
 } from "./frame.ts";
 import { ProtocolError } from "./frame.ts";
 import { HandshakeRefused, type HandshakeStep, type Mechanism, unexpected } from "./mechanism.ts";
@@ -128,7 +130,6 @@ const INITIATE_MIN = COOKIE_SIZE + 8 + MAC + 32 + 16 + 80;
 const READY_MIN = 8 + MAC;
 // A MESSAGE's data: the short nonce and a box holding at least the flags byte.
 const MESSAGE_MIN = 8 + MAC + 1;
-const TWO_32 = 0x1_0000_0000;
 // Whether a frame is a MESSAGE command, its name compared as bytes (once per frame received).
 function isMessage(body: Uint8Array): boolean {
   for (let i = 0; i < MESSAGE_NAME.length; i++) {
@@ -159,29 +160,8 @@ function nonce(prefix: Uint8Array, tail: Uint8Array): Uint8Array {
 
 function shortNonce(value: number): Uint8Array {
   const n = new Uint8Array(8);
-  writeCounter(n, 0, value);
+  writeUint64(n, 0, value);
   return n;
-}
-
-function writeCounter(out: Uint8Array, pos: number, value: number): void {
-  const high = Math.floor(value / TWO_32);
-  const low = value >>> 0;
-  out[pos] = high >>> 24;
-  out[pos + 1] = (high >>> 16) & 0xff;
-  out[pos + 2] = (high >>> 8) & 0xff;
-  out[pos + 3] = high & 0xff;
-  out[pos + 4] = low >>> 24;
-  out[pos + 5] = (low >>> 16) & 0xff;
-  out[pos + 6] = (low >>> 8) & 0xff;
-  out[pos + 7] = low & 0xff;
-}
-
-function readCounter(data: Uint8Array, pos: number): number {
-  const high = ((data[pos] << 24) | (data[pos + 1] << 16) | (data[pos + 2] << 8) |
-    data[pos + 3]) >>> 0;
-  const low = ((data[pos + 4] << 24) | (data[pos + 5] << 16) | (data[pos + 6] << 8) |
-    data[pos + 7]) >>> 0;
-  return high * TWO_32 + low;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -307,7 +287,7 @@ class Session {
     let largest = 0;
     for (let pos = 0; pos < frames.length;) {
       const long = (frames[pos] & FLAG_LONG) !== 0;
-      const size = long ? readCounter(frames, pos + 1) : frames[pos + 1];
+      const size = long ? readUint64(frames, pos + 1) : frames[pos + 1];
       const body = CURVE_FRAME_OVERHEAD + size;
       total += (body > 255 ? 9 : 2) + body;
       if (size > largest) largest = size;
@@ -324,7 +304,7 @@ class Session {
     for (let pos = 0; pos < frames.length;) {
       const flags = frames[pos];
       const long = (flags & FLAG_LONG) !== 0;
-      const size = long ? readCounter(frames, pos + 1) : frames[pos + 1];
+      const size = long ? readUint64(frames, pos + 1) : frames[pos + 1];
       const start = pos + (long ? 9 : 2);
       pos = start + size;
       const nonce = this.#nonce++;
@@ -333,7 +313,7 @@ class Session {
       // for an unknown command).
       if (body > 255) {
         out[o] = FLAG_LONG;
-        writeCounter(out, o + 1, body);
+        writeUint64(out, o + 1, body);
         o += 9;
       } else {
         out[o] = 0;
@@ -342,8 +322,8 @@ class Session {
       }
       copy(out, o, MESSAGE_NAME, 0, MESSAGE_NAME.length);
       o += MESSAGE_NAME.length;
-      writeCounter(out, o, nonce);
-      writeCounter(heap, base + SEND_NONCE_AT + 16, nonce);
+      writeUint64(out, o, nonce);
+      writeUint64(heap, base + SEND_NONCE_AT + 16, nonce);
       o += 8;
       heap[plain] = ((flags & FLAG_MORE) !== 0 ? 1 : 0) | ((flags & FLAG_COMMAND) !== 0 ? 2 : 0);
       copy(heap, plain + 1, frames, start, pos);
@@ -363,7 +343,7 @@ class Session {
     // The short nonce follows the name; the box follows the nonce.
     const at = MESSAGE_NAME.length;
     if (message.length - at < MESSAGE_MIN) throw new ProtocolError("CURVE: MESSAGE too short");
-    const nonce = readCounter(message, at);
+    const nonce = readUint64(message, at);
     if (nonce <= this.#peerNonce) {
       throw new ProtocolError(
         `CURVE: MESSAGE nonce ${nonce} is not above the last one (${this.#peerNonce}): ` +
@@ -457,7 +437,7 @@ export class CurveClient extends CurveMechanism implements Mechanism {
     const data = new Uint8Array(HELLO_SIZE);
     data[0] = 1;
     data.set(short.publicKey, 74);
-    writeCounter(data, 106, n);
+    writeUint64(data, 106, n);
     data.set(box, 114);
     return [encodeCommand("HELLO", data)];
   }
@@ -509,7 +489,7 @@ export class CurveClient extends CurveMechanism implements Mechanism {
   #ready(data: Uint8Array): HandshakeStep {
     if (data.length < READY_MIN) throw new ProtocolError("CURVE: malformed READY");
     const key = this.#key!;
-    const peerNonce = readCounter(data, 0);
+    const peerNonce = readUint64(data, 0);
     const metadata = open(
       "CURVE: the server's READY does not open",
       () =>
@@ -571,7 +551,7 @@ export class CurveServer extends CurveMechanism implements Mechanism {
         "HELLO does not open: wrong server key",
       );
     }
-    this.#peerNonce = readCounter(n, 0);
+    this.#peerNonce = readUint64(n, 0);
     // The short-term secret leaves with the cookie: nothing of it stays here.
     const short = curveKeyPair();
     const cookieNonce = sodium.randombytes_buf(16);
@@ -603,7 +583,7 @@ export class CurveServer extends CurveMechanism implements Mechanism {
     }
     const clientShort = cookie.subarray(0, 32);
     const serverShortSecret = cookie.subarray(32, 64);
-    const n = readCounter(data, COOKIE_SIZE);
+    const n = readUint64(data, COOKIE_SIZE);
     if (n <= this.#peerNonce) {
       throw new ProtocolError("CURVE: INITIATE nonce not above HELLO's: a replayed handshake");
     }

@@ -44,6 +44,32 @@ export const READ_BUFFER_MAX = 64 * 1024;
 const LARGE_FRAME_INITIAL = 1024 * 1024;
 const TWO_32 = 0x1_0000_0000;
 
+/**
+ * Writes `value` (an integer below 2^53) as 8 bytes, big-endian: a long frame's size (every
+ * ZMTP version) and a CURVE nonce's counter.
+ */
+export function writeUint64(out: Uint8Array, pos: number, value: number): void {
+  const high = Math.floor(value / TWO_32);
+  const low = value >>> 0;
+  out[pos] = high >>> 24;
+  out[pos + 1] = (high >>> 16) & 0xff;
+  out[pos + 2] = (high >>> 8) & 0xff;
+  out[pos + 3] = high & 0xff;
+  out[pos + 4] = low >>> 24;
+  out[pos + 5] = (low >>> 16) & 0xff;
+  out[pos + 6] = (low >>> 8) & 0xff;
+  out[pos + 7] = low & 0xff;
+}
+
+/** Reads 8 bytes, big-endian, as a number (exact below 2^53): see {@linkcode writeUint64}. */
+export function readUint64(data: Uint8Array, pos: number): number {
+  const high = ((data[pos] << 24) | (data[pos + 1] << 16) | (data[pos + 2] << 8) |
+    data[pos + 3]) >>> 0;
+  const low = ((data[pos + 4] << 24) | (data[pos + 5] << 16) | (data[pos + 6] << 8) |
+    data[pos + 7]) >>> 0;
+  return high * TWO_32 + low;
+}
+
 /** The peer broke the protocol; the connection must be closed. */
 export class ProtocolError extends Error {
   /** Creates an error whose message says what the peer did wrong. */
@@ -316,15 +342,7 @@ function writeFrame(out: Uint8Array, pos: number, flags: number, body: Uint8Arra
   const size = body.length;
   if (size > 255) {
     out[pos] = flags | FLAG_LONG;
-    const high = Math.floor(size / TWO_32);
-    out[pos + 1] = high >>> 24;
-    out[pos + 2] = (high >>> 16) & 0xff;
-    out[pos + 3] = (high >>> 8) & 0xff;
-    out[pos + 4] = high & 0xff;
-    out[pos + 5] = size >>> 24;
-    out[pos + 6] = (size >>> 16) & 0xff;
-    out[pos + 7] = (size >>> 8) & 0xff;
-    out[pos + 8] = size & 0xff;
+    writeUint64(out, pos + 1, size);
     pos += 9;
   } else {
     out[pos] = flags;

@@ -13,7 +13,7 @@
  */
 
 import { allocate } from "./arena.ts";
-import { FLAG_LONG, FLAG_MORE } from "./frame.ts";
+import { FLAG_LONG, FLAG_MORE, readUint64, writeUint64 } from "./frame.ts";
 import type { PeerSocketType, SocketType } from "./types.ts";
 
 /** Socket types by the number a ZMTP 2.0 greeting carries (RFC 15; libzmq's ZMQ_PAIR...). */
@@ -41,8 +41,6 @@ export function socketTypeCode(type: SocketType): number {
   return SOCKET_TYPES.indexOf(type);
 }
 
-const TWO_32 = 0x1_0000_0000;
-
 /**
  * Re-frames encoded 3.x/2.0 frames (as encodeMessage makes them) in ZMTP 1.0 framing.
  *
@@ -52,25 +50,22 @@ const TWO_32 = 0x1_0000_0000;
  * ```
  */
 export function toZmtp1(chunk: Uint8Array): Uint8Array {
-  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   let total = 0;
   for (let pos = 0; pos < chunk.length;) {
-    const [header, size] = frameAt(chunk, view, pos);
+    const [header, size] = frameAt(chunk, pos);
     total += (size + 1 < 0xff ? 2 : 10) + size;
     pos += header + size;
   }
   const out = allocate(total);
-  const outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let w = 0;
   for (let pos = 0; pos < chunk.length;) {
-    const [header, size] = frameAt(chunk, view, pos);
+    const [header, size] = frameAt(chunk, pos);
     const length = size + 1;
     if (length < 0xff) {
       out[w++] = length;
     } else {
       out[w] = 0xff;
-      outView.setUint32(w + 1, Math.floor(length / TWO_32));
-      outView.setUint32(w + 5, length >>> 0);
+      writeUint64(out, w + 1, length);
       w += 9;
     }
     out[w++] = chunk[pos] & FLAG_MORE;
@@ -82,7 +77,7 @@ export function toZmtp1(chunk: Uint8Array): Uint8Array {
 }
 
 /** Header size and body size of the encoded frame at `pos`. */
-function frameAt(chunk: Uint8Array, view: DataView, pos: number): [number, number] {
+function frameAt(chunk: Uint8Array, pos: number): [number, number] {
   if ((chunk[pos] & FLAG_LONG) === 0) return [2, chunk[pos + 1]];
-  return [9, view.getUint32(pos + 1) * TWO_32 + view.getUint32(pos + 5)];
+  return [9, readUint64(chunk, pos + 1)];
 }

@@ -33,6 +33,13 @@ export declare const EMPTY: Uint8Array;
 export declare const READ_BUFFER_MIN: number;
 /** Largest read buffer; a frame that does not fit gets an array of its own. */
 export declare const READ_BUFFER_MAX: number;
+/**
+ * Writes `value` (an integer below 2^53) as 8 bytes, big-endian: a long frame's size (every
+ * ZMTP version) and a CURVE nonce's counter.
+ */
+export declare function writeUint64(out: Uint8Array, pos: number, value: number): void;
+/** Reads 8 bytes, big-endian, as a number (exact below 2^53): see {@linkcode writeUint64}. */
+export declare function readUint64(data: Uint8Array, pos: number): number;
 /** The peer broke the protocol; the connection must be closed. */
 export declare class ProtocolError extends Error {
     /** Creates an error whose message says what the peer did wrong. */
