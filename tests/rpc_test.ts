@@ -254,6 +254,23 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve };
 }
 
+/**
+ * A handler that answers "quick" at once and holds every other request until the test
+ * resolves its entry in `holds`.
+ */
+function holdingHandler(): { handler: RequestHandler; holds: Deferred<Frames>[] } {
+  const holds: Deferred<Frames>[] = [];
+  const handler: RequestHandler = {
+    handle(body) {
+      if (decoder.decode(body[0]) === "quick") return okText("quick");
+      const hold = deferred<Frames>();
+      holds.push(hold);
+      return hold.promise;
+    },
+  };
+  return { handler, holds };
+}
+
 /** A reply body saying `text`, as msgpack. */
 function okText(text: string): Frames {
   const reply = errorReply(text);
@@ -613,15 +630,7 @@ Deno.test({
   name: "ROUTER: lastErrno is EHOSTUNREACH when the client left before its reply, 0 again after",
   ignore: skipInterop,
   async fn() {
-    const holds: Deferred<Frames>[] = [];
-    const handler: RequestHandler = {
-      handle(body) {
-        if (decoder.decode(body[0]) === "quick") return okText("quick");
-        const hold = deferred<Frames>();
-        holds.push(hold);
-        return hold.promise;
-      },
-    };
+    const { handler, holds } = holdingHandler();
     await withServer("ROUTER", handler, async ({ endpoint, server, socket, agent }) => {
       const leaving = await agent.socket("DEALER");
       await agent.connect(leaving, endpoint);
@@ -646,15 +655,7 @@ Deno.test({
   name: "ROUTER: a reply goes to the identity that asked, even on the client's next connection",
   ignore: skipInterop,
   async fn() {
-    const holds: Deferred<Frames>[] = [];
-    const handler: RequestHandler = {
-      handle(body) {
-        if (decoder.decode(body[0]) === "quick") return okText("quick");
-        const hold = deferred<Frames>();
-        holds.push(hold);
-        return hold.promise;
-      },
-    };
+    const { handler, holds } = holdingHandler();
     await withServer("ROUTER", handler, async ({ endpoint, server, socket, agent }) => {
       const identity = b("same-client");
       const first = await agent.socket("DEALER", {}, identity);
