@@ -13,7 +13,7 @@ import {
   ProtocolError,
 } from "../../src/zmtp/frame.ts";
 import { buildGreeting, parseGreeting } from "../../src/zmtp/greeting.ts";
-import { readAllFrames } from "./util.ts";
+import { feedFrames, readAllFrames } from "./util.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -87,15 +87,7 @@ Deno.test("frames: a frame bigger than the read buffer is read into its own arra
   for (const step of [1000, 65536, bytes.length]) {
     const reader = new FrameReader(1 << 20, 4096);
     const bodies: Uint8Array[] = [];
-    let pos = 0;
-    while (pos < bytes.length) {
-      const target = reader.target();
-      const n = Math.min(step, target.length, bytes.length - pos);
-      target.set(bytes.subarray(pos, pos + n));
-      reader.commit(n);
-      pos += n;
-      while (reader.next()) bodies.push(reader.body);
-    }
+    feedFrames(reader, bytes, step, () => bodies.push(reader.body));
     assert.equal(bodies.length, 2);
     assert.deepEqual(bodies[0], payload);
     assert.equal(dec(bodies[1]), "tail");

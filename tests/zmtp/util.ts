@@ -60,6 +60,27 @@ export async function serveEcho(socket: Socket, log?: string[]): Promise<number>
 }
 
 /**
+ * Feeds `bytes` to `reader` in pieces of at most `step` bytes, calling `onFrame` for every
+ * frame it completes (read it from the reader's `flags` and `body`).
+ */
+export function feedFrames(
+  reader: FrameReader,
+  bytes: Uint8Array,
+  step: number,
+  onFrame: () => void,
+): void {
+  let pos = 0;
+  while (pos < bytes.length) {
+    const target = reader.target();
+    const n = Math.min(step, target.length, bytes.length - pos);
+    target.set(bytes.subarray(pos, pos + n));
+    reader.commit(n);
+    pos += n;
+    while (reader.next()) onFrame();
+  }
+}
+
+/**
  * Feeds `bytes` to a reader of `framing` in pieces of `step` bytes and collects every frame
  * (bodies as text).
  */
@@ -72,15 +93,9 @@ export function readAllFrames(
   const reader = new FrameReader(max);
   reader.framing = framing;
   const frames: { flags: number; body: string }[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    const target = reader.target();
-    const n = Math.min(step, target.length, bytes.length - pos);
-    target.set(bytes.subarray(pos, pos + n));
-    reader.commit(n);
-    pos += n;
-    while (reader.next()) frames.push({ flags: reader.flags, body: decoder.decode(reader.body) });
-  }
+  feedFrames(reader, bytes, step, () => {
+    frames.push({ flags: reader.flags, body: decoder.decode(reader.body) });
+  });
   return frames;
 }
 
