@@ -332,11 +332,7 @@ export class Dispatcher implements RequestHandler {
     if (known !== undefined && known.codePage === this.#engine.api.codePage) {
       // The rules by name passed already; the value is looked up again (the script may
       // have assigned another), but the very function found callable last time passes.
-      m._lua_rawgeti(T, REGISTRY_INDEX, RIDX_GLOBALS);
-      m._lua_rawgeti(T, REGISTRY_INDEX, known.nameRef);
-      m._lua_rawget(T, -2);
-      m._lua_rotate(T, -2, 1);
-      m._lua_settop(T, -2);
+      this.#engine.getGlobalByRef(T, known.nameRef);
       if (known.functionAt !== 0 && m._lua_topointer(T, -1) === known.functionAt) return true;
       if (this.#callableValue(T)) {
         this.#remember(T, known);

@@ -523,10 +523,26 @@ export class LuaEngine {
 
   /** Pushes global `name` (raw: no metamethods run) and returns its type. */
   getGlobal(L: LuaState, name: string | Uint8Array): number {
-    const m = this.api.m;
-    m._lua_rawgeti(L, REGISTRY_INDEX, RIDX_GLOBALS);
+    this.api.m._lua_rawgeti(L, REGISTRY_INDEX, RIDX_GLOBALS);
     if (typeof name === "string") this.api.pushString(L, name);
     else this.api.pushBytes(L, name);
+    return this.#takeGlobal(L);
+  }
+
+  /**
+   * {@link getGlobal} by a registry reference to the name's Lua string (made once and kept),
+   * so that a lookup repeated per request makes no string.
+   */
+  getGlobalByRef(L: LuaState, nameRef: bigint): number {
+    const m = this.api.m;
+    m._lua_rawgeti(L, REGISTRY_INDEX, RIDX_GLOBALS);
+    m._lua_rawgeti(L, REGISTRY_INDEX, nameRef);
+    return this.#takeGlobal(L);
+  }
+
+  // [globals, name] on top → [value]; the value's type.
+  #takeGlobal(L: LuaState): number {
+    const m = this.api.m;
     const type = m._lua_rawget(L, -2);
     m._lua_rotate(L, -2, 1);
     m._lua_settop(L, -2);
