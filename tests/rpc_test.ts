@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { createDecoder } from "../src/client/msgpack.ts";
 import {
+  bodyStart,
   DELIMITER,
   errorReply,
   IDLE,
-  joinReply,
   MAX_ECHOED_BYTES,
   parseCallReply,
   parseReply,
@@ -17,7 +17,6 @@ import {
   type RequestHandler,
   RpcServer,
   SERVED,
-  splitRouterRequest,
   STATUS_ERROR,
   STATUS_OK,
 } from "../src/rpc/mod.ts";
@@ -48,74 +47,22 @@ function view(content: Uint8Array): Uint8Array {
 
 // ---- envelopes ---------------------------------------------------------------------------
 
-Deno.test("splitRouterRequest: a REQ's envelope is the identity and the delimiter", () => {
-  const identity = bytes(0, 0x6b, 0x8b, 0x45, 0x67);
-  const body = b("body");
-  const { envelope, body: rest } = splitRouterRequest([identity, DELIMITER, body]);
-  assert.equal(envelope.length, 2);
-  assert.equal(envelope[0], identity, "the very frame, not a copy");
-  assert.equal(envelope[1].length, 0);
-  assert.deepEqual(rest, [body]);
-  assert.equal(rest[0], body);
+// What a ROUTER server gets from its socket: the frames behind the identity.
+Deno.test("bodyStart: a REQ's body follows its delimiter", () => {
+  assert.equal(bodyStart([DELIMITER, b("body")]), 1);
+  assert.equal(bodyStart([DELIMITER]), 1, "no body at all: it starts past the end");
 });
 
-Deno.test("splitRouterRequest: multi-hop envelopes end at the first empty frame", () => {
-  const frames = [b("id"), b("hop1"), b("hop2"), DELIMITER, b("body"), DELIMITER, b("tail")];
-  const { envelope, body } = splitRouterRequest(frames);
-  assert.deepEqual(envelope.map((f) => decoder.decode(f)), ["id", "hop1", "hop2", ""]);
-  assert.deepEqual(body.map((f) => decoder.decode(f)), ["body", "", "tail"]);
-  assert.equal(frames.length, 7, "the input is not changed");
+Deno.test("bodyStart: multi-hop envelopes end at the first empty frame", () => {
+  const frames = [b("hop1"), bytes(0, 0xff), DELIMITER, b("body"), DELIMITER, b("tail")];
+  assert.equal(bodyStart(frames), 3);
+  assert.equal(frames.length, 6, "the input is not changed");
 });
 
-Deno.test("splitRouterRequest: a DEALER without a delimiter; an empty identity frame is not one", () => {
-  const one = splitRouterRequest([b("id"), b("body")]);
-  assert.deepEqual(one.envelope, [b("id")]);
-  assert.deepEqual(one.body, [b("body")]);
-  const two = splitRouterRequest([b("id"), b("a"), b("b")]);
-  assert.deepEqual(two.envelope, [b("id")]);
-  assert.deepEqual(two.body, [b("a"), b("b")]);
-  // Frame 0 is always the identity, whatever it holds: the delimiter search starts at 1.
-  const empty = splitRouterRequest([DELIMITER, b("body")]);
-  assert.deepEqual(empty.envelope, [DELIMITER]);
-  assert.deepEqual(empty.body, [b("body")]);
-  const emptyThenDelimiter = splitRouterRequest([DELIMITER, DELIMITER, b("body")]);
-  assert.equal(emptyThenDelimiter.envelope.length, 2);
-  assert.deepEqual(emptyThenDelimiter.body, [b("body")]);
-});
-
-Deno.test("splitRouterRequest: no body at all", () => {
-  assert.deepEqual(splitRouterRequest([b("id")]), { envelope: [b("id")], body: [] });
-  assert.deepEqual(splitRouterRequest([b("id"), DELIMITER]), {
-    envelope: [b("id"), DELIMITER],
-    body: [],
-  });
-});
-
-Deno.test("joinReply: the envelope, then the reply; nothing is changed in place", () => {
-  const envelope = [b("id"), b("hop"), DELIMITER];
-  const reply = [STATUS_OK, bytes(0x2a)];
-  const joined = joinReply(envelope, reply);
-  assert.deepEqual(joined, [b("id"), b("hop"), DELIMITER, STATUS_OK, bytes(0x2a)]);
-  assert.equal(envelope.length, 3, "the envelope keeps its length");
-  assert.equal(reply.length, 2);
-  assert.deepEqual(joinReply([], reply), reply, "no envelope: the reply alone");
-  // A DEALER without a delimiter gets the reply right behind its identity.
-  assert.deepEqual(joinReply([b("id")], reply), [b("id"), STATUS_OK, bytes(0x2a)]);
-});
-
-Deno.test("split then join gives back the envelope byte for byte", () => {
-  for (
-    const frames of [
-      [bytes(0xff, 0, 1), DELIMITER, b("x")],
-      [b("id"), bytes(0, 0), bytes(0xff), DELIMITER, b("x")],
-      [b("id"), b("x")],
-    ]
-  ) {
-    const { envelope } = splitRouterRequest(frames);
-    const joined = joinReply(envelope, [STATUS_ERROR, b("e")]);
-    assert.deepEqual(joined.slice(0, envelope.length), frames.slice(0, envelope.length));
-    assert.deepEqual(joined.slice(envelope.length), [STATUS_ERROR, b("e")]);
-  }
+Deno.test("bodyStart: a DEALER that sends no delimiter has no envelope", () => {
+  assert.equal(bodyStart([b("body")]), 0);
+  assert.equal(bodyStart([b("a"), b("b")]), 0);
+  assert.equal(bodyStart([]), 0);
 });
 
 // ---- status frames, replies, call ids ----------------------------------------------------

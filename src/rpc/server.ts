@@ -104,7 +104,7 @@ export class RpcServer {
       if (request === undefined) return IDLE;
       // [routing..., "", body...]: what goes back in front of the reply, and the body.
       const frames = request.frames;
-      const start = bodyStart(frames, 0);
+      const start = bodyStart(frames);
       if (start === 1) head = DELIMITER_ONLY;
       else if (start > 1) head = frames.slice(0, start);
       if (frames.length - start === 1) {

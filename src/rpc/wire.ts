@@ -7,8 +7,8 @@
  *   the error.
  * - In front of a body travel the routing frames (the envelope): every frame up to and
  *   including the first empty one (the delimiter). A REP server echoes the envelope of the
- *   request in front of its reply; lomq's REP socket does that itself, a ROUTER server does
- *   it with {@linkcode splitRouterRequest} and {@linkcode joinReply}.
+ *   request in front of its reply; lomq's REP socket does that itself, and a ROUTER server
+ *   sends back what precedes {@linkcode bodyStart} (its ROUTER keeps the identity).
  * - lomq's clients put a 4-byte call id in the envelope ({@linkcode requestFrames}), so a
  *   reply names the call it answers ({@linkcode parseCallReply}).
  *
@@ -58,42 +58,21 @@ export function quoteInput(bytes: Uint8Array): string {
   return `${decoder.decode(bytes.subarray(0, end))}... (${bytes.length} bytes)`;
 }
 
-/** A ROUTER request taken apart: the frames to send back first, and the body. */
-export interface RoutedRequest {
-  /** The sender's identity, any routing frames, and the delimiter when there was one. */
-  envelope: Frames;
-  /** The request body (one frame for a well-formed request). */
-  body: Frames;
-}
-
 /**
- * Splits what a ROUTER socket received: `[identity, routing..., "", body...]` from REQ
- * clients and anything behind DEALER/ROUTER hops, or `[identity, body...]` from a DEALER
- * that sends no delimiter. The envelope goes back unchanged in front of the reply.
+ * Where the body starts in the frames of a ROUTER request once its identity is taken off
+ * (`[routing..., "", body...]` from REQ clients and anything behind DEALER/ROUTER hops):
+ * right after the first empty frame (the delimiter), or at 0 when there is none (a DEALER
+ * that sends no delimiter). The frames before it go back unchanged in front of the reply.
+ *
+ * ```ts
+ * import { bodyStart, DELIMITER } from "./wire.ts";
+ * const hop = new Uint8Array([1]), body = new Uint8Array([0x91, 0xa0]);
+ * console.log(bodyStart([hop, DELIMITER, body]), bodyStart([body])); // 2 0
+ * ```
  */
-export function splitRouterRequest(frames: Frames): RoutedRequest {
-  // Frame 0 is the identity, whatever it holds.
-  const start = bodyStart(frames, 1);
-  return { envelope: frames.slice(0, start), body: frames.slice(start) };
-}
-
-/**
- * Where the body starts in the frames of a ROUTER request: right after the first empty frame
- * (the delimiter) at index `from` or later, or at `from` when there is none (a DEALER that
- * sends no delimiter). `from` is where the routing frames start: 1 behind an identity
- * frame, 0 without one.
- */
-export function bodyStart(frames: Frames, from: number): number {
-  for (let i = from; i < frames.length; i++) if (frames[i].length === 0) return i + 1;
-  return from;
-}
-
-/** The frames of a reply: `envelope` (possibly empty) then the two reply frames. */
-export function joinReply(envelope: Frames, reply: Frames): Frames {
-  if (envelope.length === 0) return reply;
-  const out: Frames = envelope.slice();
-  for (const frame of reply) out.push(frame);
-  return out;
+export function bodyStart(frames: Frames): number {
+  for (let i = 0; i < frames.length; i++) if (frames[i].length === 0) return i + 1;
+  return 0;
 }
 
 /** A reply body taken apart. */
