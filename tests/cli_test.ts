@@ -12,6 +12,7 @@ import {
   lomqCommand,
   LomqProcess,
   ROOT,
+  spawnPiped,
   startServe,
   startServer,
 } from "./helpers/lomq.ts";
@@ -33,12 +34,7 @@ class StreamingLomq {
 
   constructor(args: string[]) {
     const [program, lead] = lomqCommand();
-    const child = new Deno.Command(program, {
-      args: [...lead, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnPiped(program, [...lead, ...args], {});
     this.child = child;
     this.#stderr = new Response(child.stderr).text();
     this.#reading = (async () => {

@@ -11,7 +11,7 @@ import { GLUE_WASM_BASE64, GLUE_WASM_VERSION } from "../src/lua/embedded/glue_wa
 import { preludeSource } from "../src/lua/prelude.ts";
 import { installedGlue } from "../scripts/embed.ts";
 import { denortFailure, denortMessage, outputFor, TARGETS } from "../scripts/compile.ts";
-import { freePort, lomqCommand, ROOT, runPython, waitForPort } from "./helpers/lomq.ts";
+import { freePort, lomqCommand, ROOT, runPython, spawnPiped, waitForPort } from "./helpers/lomq.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 const python = (await pythonForInterop()) ?? "python3";
@@ -62,14 +62,7 @@ function confinedCommand(work: string): [string, string[]] {
 
 function spawn(box: Sandbox, args: string[]): Deno.ChildProcess {
   const [program, lead] = confinedCommand(box.work);
-  return new Deno.Command(program, {
-    args: [...lead, ...args],
-    cwd: box.work,
-    env: box.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return spawnPiped(program, [...lead, ...args], { cwd: box.work, env: box.env });
 }
 
 async function runToEnd(box: Sandbox, args: string[]): Promise<Deno.CommandOutput> {

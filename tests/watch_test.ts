@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../mod.ts";
 import { createSocket } from "../src/zmtp/mod.ts";
-import { freePort, lomqCommand, waitForPort } from "./helpers/lomq.ts";
+import { freePort, lomqCommand, spawnPiped, waitForPort } from "./helpers/lomq.ts";
 import { Lines } from "./helpers/lines.ts";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
@@ -118,13 +118,9 @@ class Watching {
 
   constructor(args: string[]) {
     const [program, lead] = lomqCommand();
-    this.child = new Deno.Command(program, {
-      args: [...lead, "serve", "--watch", ...args],
+    this.child = spawnPiped(program, [...lead, "serve", "--watch", ...args], {
       env: { LOMQ_LOG: "debug" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    });
     this.stdout = new Lines(this.child.stdout);
     this.stderr = new Lines(this.child.stderr);
   }

@@ -49,6 +49,25 @@ export async function waitForPort(port: number, ms = 20000, hostname = "127.0.0.
   throw new Error(`nothing listened on ${hostname}:${port} within ${ms} ms`);
 }
 
+/**
+ * Starts `program` with no stdin and both outputs piped (the caller reads them), as the
+ * tests' lomq and Python processes run.
+ */
+export function spawnPiped(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> },
+): Deno.ChildProcess {
+  return new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** A running lomq process. */
 export class LomqProcess {
   readonly child: Deno.ChildProcess;
@@ -57,14 +76,7 @@ export class LomqProcess {
 
   constructor(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
     const [program, lead] = lomqCommand();
-    this.child = new Deno.Command(program, {
-      args: [...lead, ...args],
-      cwd: options.cwd,
-      env: options.env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.child = spawnPiped(program, [...lead, ...args], options);
     this.#stdout = new Response(this.child.stdout).bytes();
     this.#stderr = new Response(this.child.stderr).bytes();
   }
@@ -160,13 +172,7 @@ export function spawnPython(
   python: string,
   code: string,
 ): { child: Deno.ChildProcess; output: Promise<Deno.CommandOutput> } {
-  const child = new Deno.Command(python, {
-    args: ["-c", code],
-    env: { PYTHONPATH: `${ROOT}tests/helpers` },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(python, ["-c", code], { env: { PYTHONPATH: `${ROOT}tests/helpers` } });
   return { child, output: child.output() };
 }
 
@@ -187,14 +193,7 @@ export async function runBounded(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; ms?: number } = {},
 ): Promise<{ code: number; success: boolean; stdout: string; stderr: string }> {
-  const child = new Deno.Command(program, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(program, args, options);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
