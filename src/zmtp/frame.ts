@@ -257,7 +257,7 @@ export class FrameReader {
         if (avail < 10) return false;
         const high = this.#view.getUint32(r + 1);
         size = this.#view.getUint32(r + 5) - 1;
-        if (high !== 0) throw oversize(high * TWO_32 + size, this.maxFrameSize);
+        if (high !== 0) throw oversize(size, this.maxFrameSize, high);
         flags = buf[r + 9];
         header = 10;
       } else {
@@ -270,9 +270,7 @@ export class FrameReader {
       if (avail < 9) return false;
       const high = this.#view.getUint32(r + 1);
       size = this.#view.getUint32(r + 5);
-      if (high !== 0) {
-        throw oversize(high * TWO_32 + size, this.maxFrameSize);
-      }
+      if (high !== 0) throw oversize(size, this.maxFrameSize, high);
       header = 9;
     } else {
       size = buf[r + 1];
@@ -328,9 +326,11 @@ export class FrameReader {
   }
 }
 
-function oversize(size: number, max: number): ProtocolError {
+/** `high`: the upper 32 bits of a 64-bit size, so that the message states it exactly. */
+function oversize(size: number, max: number, high = 0): ProtocolError {
+  const exact = high === 0 ? String(size) : String((BigInt(high) << 32n) + BigInt(size));
   return new ProtocolError(
-    `frame of ${size} bytes exceeds the maximum message size (maxMessageSize ${max})`,
+    `frame of ${exact} bytes exceeds the maximum message size (maxMessageSize ${max})`,
   );
 }
 

@@ -105,6 +105,12 @@ Deno.test("frames: a declared size over the limit throws before allocating", () 
   huge.target().set(header2);
   huge.commit(header2.length);
   assert.throws(() => huge.next(), /exceeds the maximum message size/);
+  // Past 2^53 a number would round: the message states the declared size exactly.
+  const top = new FrameReader(1 << 30);
+  const header3 = new Uint8Array([FLAG_LONG, 0x80, 0, 0, 0, 0, 0, 0, 1]);
+  top.target().set(header3);
+  top.commit(header3.length);
+  assert.throws(() => top.next(), /frame of 9223372036854775809 bytes exceeds/);
 });
 
 Deno.test("commands: READY properties are case-insensitive; PING layout", () => {
