@@ -1,5 +1,6 @@
 // The peers harness's pure parts (bench/peers): parsing the yardstick's output, the command
-// line, medians and ratios, and the report. The measuring itself is not a test (timings).
+// line, medians and ratios, and the report; and that its floor server answers correctly.
+// The measuring itself is not a test (timings).
 import assert from "node:assert/strict";
 import { UsageError } from "../bench/peers/errors.ts";
 import { parseCloadLine, parseCsubLine } from "../bench/peers/measure.ts";
@@ -7,6 +8,8 @@ import { parseOptions } from "../bench/peers/options.ts";
 import { formatReport } from "../bench/peers/report.ts";
 import { median, ratios, type Sample, summarize } from "../bench/peers/stats.ts";
 import { WORKLOADS } from "../bench/peers/workloads.ts";
+import { freePort, ROOT, runPython, spawnPiped, waitForPort } from "./helpers/lomq.ts";
+import { pythonForInterop, skipInterop } from "./helpers/python.ts";
 
 Deno.test("cload and csub lines parse; a line missing a field does not", () => {
   assert.deepEqual(
@@ -81,4 +84,76 @@ Deno.test("medians over rounds, lomq over each peer, and the report's rows", () 
     /\| pipelined add, 8 clients x 64 \(ROUTER\) \| csrv --router \| rps \| 200 \| 400 \| 0\.50x \|/,
   );
   assert.match(report, /skipped curve-1: no CURVE/);
+});
+
+Deno.test("the report puts each extra server beside libzmq: floor at 2x, lomq at half of it", () => {
+  const samples = [
+    sample("lockstep-8", "libzmq", 1, 100),
+    sample("lockstep-8", "lomq", 1, 100),
+    sample("lockstep-8", "floor", 1, 200),
+  ];
+  const report = formatReport({
+    heading: "h",
+    workloads: WORKLOADS.filter((w) => w.id === "lockstep-8"),
+    summaries: summarize(samples, ["lockstep-8"]),
+    skipped: new Map(),
+    peerName: () => "csrv",
+    startup: [],
+    idle: [],
+  });
+  assert.match(report, /\| lockstep add, 8 clients \| floor \| 200 \| 2\.00x \| 0\.50x \|/);
+  const curve = WORKLOADS.find((w) => w.id === "curve-8")!;
+  assert.ok(!curve.roles.includes("floor"), "the floor speaks no CURVE");
+});
+
+// The floor must answer as csrv does, or cload's checks would stop the run: a real libzmq
+// REQ (add) and DEALER (echo, two calls in flight) call it.
+Deno.test({
+  name: "bench/floor.ts answers add and echo as csrv does, to pyzmq REQ and DEALER",
+  ignore: skipInterop,
+  async fn() {
+    const python = (await pythonForInterop())!;
+    const port = freePort();
+    const floor = spawnPiped(Deno.execPath(), [
+      "run",
+      "--allow-net",
+      `${ROOT}bench/floor.ts`,
+      `tcp://127.0.0.1:${port}`,
+    ], {});
+    const output = floor.output();
+    try {
+      await waitForPort(port, 30000);
+      const out = await runPython(
+        python,
+        `
+import json, msgpack, zmq
+ctx = zmq.Context()
+req = ctx.socket(zmq.REQ)
+req.setsockopt(zmq.RCVTIMEO, 5000)
+req.connect("tcp://127.0.0.1:${port}")
+req.send(msgpack.packb(["add", 1, 2]))
+status, result = req.recv_multipart()
+dealer = ctx.socket(zmq.DEALER)
+dealer.setsockopt(zmq.RCVTIMEO, 5000)
+dealer.connect("tcp://127.0.0.1:${port}")
+payloads = [b"x" * 1000, bytes(range(256)) * 400]
+for p in payloads:
+    dealer.send_multipart([b"", msgpack.packb(["echo", p])])
+echoes = [dealer.recv_multipart() for _ in payloads]
+print(json.dumps({
+    "add": [status.decode(), msgpack.unpackb(result)],
+    "echo": [[e[0].decode(), e[1].decode(), msgpack.unpackb(e[2]) == p] for e, p in zip(echoes, payloads)],
+}))
+ctx.destroy(linger=0)
+`,
+      );
+      assert.deepEqual(JSON.parse(out), {
+        add: ["OK", 3],
+        echo: [["", "OK", true], ["", "OK", true]],
+      });
+    } finally {
+      floor.kill("SIGKILL");
+      await output;
+    }
+  },
 });

@@ -41,8 +41,9 @@ export const USAGE = `usage: deno task bench:peers [options]
   --start-timeout S  how long a server may take to answer (default 30)
   --workloads LIST   rows and sections to measure, by group or id (default all):
                      ${workloadNames().join(",")}
-  --only LIST        servers among lomq,libzmq,pysrv,base (default all; base only
-                     with LOMQ_BASELINE; pysrv serves the lockstep rows)
+  --only LIST        servers among lomq,libzmq,base,floor,pysrv (default all; base
+                     only with LOMQ_BASELINE; floor, Deno's I/O with fixed replies,
+                     serves the rows without CURVE; pysrv the lockstep rows)
   --json             print one JSON object instead of tables
   -h, --help         this text
 

@@ -126,15 +126,20 @@ export function formatReport(input: ReportInput): string {
       "lomq against the other servers:",
       "",
       markdownTable(
-        ["workload", "server", "its rate", "lomq/it", "p99 ratio", "cpu/op ratio"],
-        others.map((r) => [
-          title(r.workload),
-          r.peer,
-          fmtRate(find(r.workload, r.peer)?.rate ?? null),
-          fmtRatio(r.rate),
-          fmtRatio(r.p99),
-          fmtRatio(r.cpuPerOp),
-        ]),
+        ["workload", "server", "its rate", "it/libzmq", "lomq/it", "p99 ratio", "cpu/op ratio"],
+        others.map((r) => {
+          const rate = find(r.workload, r.peer)?.rate ?? null;
+          const libzmq = find(r.workload, "libzmq")?.rate ?? null;
+          return [
+            title(r.workload),
+            r.peer,
+            fmtRate(rate),
+            fmtRatio(rate !== null && libzmq !== null ? rate / libzmq : null),
+            fmtRatio(r.rate),
+            fmtRatio(r.p99),
+            fmtRatio(r.cpuPerOp),
+          ];
+        }),
         2,
       ),
     );

@@ -222,6 +222,13 @@ export function serverCommand(
     if (load.curve && setup.curve) args.push("--curve", setup.curve.secret);
     return { cmd: tools.csrv, args, cwd: root };
   }
+  if (role === "floor") {
+    return {
+      cmd: Deno.execPath(),
+      args: ["run", "--allow-net", join(root, "bench", "floor.ts"), uri],
+      cwd: root,
+    };
+  }
   if (role === "pysrv") {
     const yardstick = resolve(
       Deno.env.get("LOMQ_YARDSTICK") ?? join(root, "..", "shared", "yardstick"),

@@ -5,11 +5,15 @@
  * @module
  */
 
-/** Who served a measured run: lomq, the C libzmq peer of the workload, or an extra. */
-export type Role = "lomq" | "libzmq" | "pysrv" | "base";
+/**
+ * Who served a measured run: lomq, the C libzmq peer of the workload, or an extra: `base`
+ * (lomq at another commit), `floor` (bench/floor.ts: Deno's TCP and lomq's frame codec
+ * answering with fixed bytes, the most a Deno server can do) and `pysrv`.
+ */
+export type Role = "lomq" | "libzmq" | "pysrv" | "base" | "floor";
 
 /** Every role, in the order they run within one step of a round. */
-export const ROLES: readonly Role[] = ["libzmq", "lomq", "base", "pysrv"];
+export const ROLES: readonly Role[] = ["libzmq", "lomq", "base", "floor", "pysrv"];
 
 /** One measured run of one server on one workload. */
 export interface Sample {

@@ -38,7 +38,10 @@ export interface Workload {
   /** What the rate counts. */
   unit: "rps" | "msg/s";
   load: CloadLoad | PublishLoad;
-  /** The roles this workload runs (lomq and libzmq always; pysrv where it can serve it). */
+  /**
+   * The roles this workload runs: lomq and libzmq always, base where set, floor without
+   * CURVE (it has none), pysrv where it can serve it.
+   */
   roles: readonly Role[];
 }
 
@@ -62,7 +65,13 @@ function rpc(
       router: extra.router ?? false,
       curve: extra.curve ?? false,
     },
-    roles: extra.pysrv ? ["libzmq", "lomq", "base", "pysrv"] : ["libzmq", "lomq", "base"],
+    roles: [
+      "libzmq",
+      "lomq",
+      "base",
+      ...(extra.curve ? [] : ["floor" as const]),
+      ...(extra.pysrv ? ["pysrv" as const] : []),
+    ],
   };
 }
 
