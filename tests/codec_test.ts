@@ -120,6 +120,37 @@ Deno.test("strings: str and bin become Lua strings byte for byte; valid UTF-8 go
   assert.equal(encodeLua(`"\\xed\\xa0\\x80"`)[0], 0xc4);
 });
 
+// Short runs are copied by a loop and long ones by set() (src/bytes.ts), on both sides:
+// every length around the switch, and around the str/bin header sizes, comes back intact.
+Deno.test("strings of every length around the copy and header limits keep every byte", () => {
+  for (const n of [0, 1, 2, 31, 32, 33, 34, 63, 64, 65, 255, 256, 257, 65535, 65536]) {
+    const text = Array.from({ length: n }, (_, i) => String.fromCharCode(0x61 + (i * 7) % 26))
+      .join("");
+    assert.equal(hex(roundTrip(packr.pack(text))), hex(packr.pack(text)), `str of ${n}`);
+    const bytes = new Uint8Array(n).map((_, i) => (i * 37 + 0x80) & 0xff);
+    const expected = isValidUtf8(bytes)
+      ? packr.pack(new TextDecoder().decode(bytes))
+      : packr.pack(bytes);
+    assert.equal(hex(roundTrip(packr.pack(bytes))), hex(expected), `bin of ${n}`);
+    decodeAndCheck(packr.pack(text), `#v == ${n}`);
+  }
+  // An invalid byte at the very end of a short and of a long string is seen.
+  for (const n of [5, 40]) {
+    const bytes = new TextEncoder().encode("y".repeat(n - 1) + " ");
+    bytes[n - 1] = 0xff;
+    assert.equal(roundTrip(packr.pack(bytes))[0], 0xc4, `invalid last byte of ${n}`);
+  }
+});
+
+function isValidUtf8(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 Deno.test("tables: arrays exactly for keys 1..n, maps otherwise, keys keep their types", () => {
   assert.equal(hex(encodeLua("{1, 2, 3}")), hex(packr.pack([1, 2, 3])));
   assert.equal(hex(encodeLua("{}")), "80");

@@ -151,6 +151,7 @@ export interface LuaModule {
   _lua_getmetatable(L: LuaState, idx: number): number;
 }
 
+import { copyBytes } from "../bytes.ts";
 import type { CodePage } from "./codepage.ts";
 
 const encoder = new TextEncoder();
@@ -197,23 +198,32 @@ export class LuaApi {
 
   /** Copies `bytes` into the scratch buffer and returns its address (valid until the next call). */
   scratch(bytes: Uint8Array): number {
-    if (bytes.length > this.#scratchSize) {
+    return this.#scratchCopy(bytes, 0, bytes.length);
+  }
+
+  #scratchCopy(source: Uint8Array, start: number, n: number): number {
+    if (n > this.#scratchSize) {
       if (this.#scratch) this.m._free(this.#scratch);
-      this.#scratchSize = Math.max(bytes.length, 4096, this.#scratchSize * 2);
+      this.#scratchSize = Math.max(n, 4096, this.#scratchSize * 2);
       this.#scratch = this.m._malloc(this.#scratchSize);
-      if (!this.#scratch) throw new Error(`out of memory allocating ${bytes.length} bytes`);
+      if (!this.#scratch) throw new Error(`out of memory allocating ${n} bytes`);
     }
-    this.m.HEAPU8.set(bytes, this.#scratch);
+    copyBytes(this.m.HEAPU8, this.#scratch, source, start, n);
     return this.#scratch;
   }
 
   /** Pushes `bytes` as a Lua string, byte for byte. */
   pushBytes(L: LuaState, bytes: Uint8Array): void {
-    if (bytes.length === 0) {
+    this.pushRange(L, bytes, 0, bytes.length);
+  }
+
+  /** Pushes `source[start, start + n)` as a Lua string, byte for byte (no view made for it). */
+  pushRange(L: LuaState, source: Uint8Array, start: number, n: number): void {
+    if (n === 0) {
       this.m._lua_pushlstring(L, this.lenPtr, 0);
       return;
     }
-    this.m._lua_pushlstring(L, this.scratch(bytes), bytes.length);
+    this.m._lua_pushlstring(L, this.#scratchCopy(source, start, n), n);
   }
 
   /** Pushes a JS string as Lua text (UTF-8, or the script's code page). */
@@ -245,11 +255,19 @@ export class LuaApi {
    * in place). The view aliases the heap: copy it before any call that may allocate.
    */
   viewString(L: LuaState, idx: number): Uint8Array {
-    const ptr = this.m._lua_tolstring(L, idx, this.lenPtr);
+    const ptr = this.stringAt(L, idx);
     const len = this.readLen();
     // A view made from the buffer costs two thirds of a subarray (no species lookup), and a
     // publisher makes two a message.
     return new Uint8Array(this.m.HEAPU8.buffer, ptr, len);
+  }
+
+  /**
+   * The heap address of the string at `idx` (which must be a string), its length then in
+   * {@linkcode readLen}: for reading it in place, without a view (valid as viewString's).
+   */
+  stringAt(L: LuaState, idx: number): number {
+    return this.m._lua_tolstring(L, idx, this.lenPtr);
   }
 
   /** A copy of the string at `idx`. */

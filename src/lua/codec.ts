@@ -343,7 +343,7 @@ export class Decoder {
     this.#need(len);
     const start = this.#pos;
     this.#pos += len;
-    this.#api.pushBytes(L, this.#buf.subarray(start, start + len));
+    this.#api.pushRange(L, this.#buf, start, len);
   }
 
   /** A msgpack str: UTF-8 on the wire, the script's code page in Lua (bin stays bytes). */
@@ -351,7 +351,9 @@ export class Decoder {
     this.#need(len);
     const start = this.#pos;
     this.#pos += len;
-    this.#api.pushBytes(L, this.#api.toLocal(this.#buf.subarray(start, start + len)));
+    const api = this.#api;
+    if (api.codePage === undefined) return api.pushRange(L, this.#buf, start, len);
+    api.pushBytes(L, api.toLocal(this.#buf.subarray(start, start + len)));
   }
 
   #enter(L: LuaState, depth: number, count: number): void {
@@ -520,8 +522,15 @@ export class Encoder {
           return out.int64(m._lua_tointegerx(L, idx, 0));
         }
         return out.float64(m._lua_tonumberx(L, idx, 0));
-      case LuaType.STRING:
-        return this.string(api.viewString(L, idx));
+      case LuaType.STRING: {
+        if (api.codePage !== undefined) return this.string(api.viewString(L, idx));
+        // Read in place: most strings are keys and short values, for which a view would
+        // cost more than the bytes (see bytes.ts).
+        const at = api.stringAt(L, idx);
+        const n = api.readLen();
+        const heap = m.HEAPU8;
+        return isUtf8(heap, at, at + n) ? out.strRange(heap, at, n) : out.binRange(heap, at, n);
+      }
       case LuaType.TABLE:
         return this.#table(L, m._lua_absindex(L, idx));
       default:
@@ -662,10 +671,13 @@ export class Encoder {
   }
 }
 
-/** Whether `bytes` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-export function isUtf8(bytes: Uint8Array): boolean {
-  const n = bytes.length;
-  let i = 0;
+/**
+ * Whether `bytes[start, end)` is well-formed UTF-8 (no overlongs, surrogates or values past
+ * U+10FFFF).
+ */
+export function isUtf8(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  const n = end;
+  let i = start;
   while (i < n) {
     const b = bytes[i];
     if (b < 0x80) {

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { copyBytes } from "../bytes.ts";
+
 /** A growable buffer that MessagePack is written into. */
 export class MsgpackWriter {
   /** The buffer; only the first {@link length} bytes are written. */
@@ -138,16 +140,25 @@ export class MsgpackWriter {
 
   /** A str holding `bytes` (which should be UTF-8). */
   str(bytes: Uint8Array): void {
-    const n = bytes.length;
+    this.strRange(bytes, 0, bytes.length);
+  }
+
+  /** A str holding `source[start, start + n)`: no view made for it (see bytes.ts). */
+  strRange(source: Uint8Array, start: number, n: number): void {
     if (n < 32) this.byte(0xa0 | n);
     else this.#sized(n, 0xd9, 0xda, 0xdb);
-    this.raw(bytes);
+    this.rawRange(source, start, n);
   }
 
   /** A bin holding `bytes`. */
   bin(bytes: Uint8Array): void {
-    this.#sized(bytes.length, 0xc4, 0xc5, 0xc6);
-    this.raw(bytes);
+    this.binRange(bytes, 0, bytes.length);
+  }
+
+  /** A bin holding `source[start, start + n)`. */
+  binRange(source: Uint8Array, start: number, n: number): void {
+    this.#sized(n, 0xc4, 0xc5, 0xc6);
+    this.rawRange(source, start, n);
   }
 
   /** An array header for `n` elements. */
@@ -193,9 +204,14 @@ export class MsgpackWriter {
 
   /** Raw bytes, as they are. */
   raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.length);
-    this.length += bytes.length;
+    this.rawRange(bytes, 0, bytes.length);
+  }
+
+  /** `source[start, start + n)`, as it is. */
+  rawRange(source: Uint8Array, start: number, n: number): void {
+    this.ensure(n);
+    copyBytes(this.buf, this.length, source, start, n);
+    this.length += n;
   }
 
   /** A tag with an 8-, 16- or 32-bit size (`tag8` -1: no 8-bit form). */

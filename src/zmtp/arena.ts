@@ -13,6 +13,8 @@
  * @module
  */
 
+import { copyBytes } from "../bytes.ts";
+
 /** Size of a shared block. */
 export const BLOCK_SIZE = 8 * 1024;
 /** Larger requests get an array of their own. */
@@ -54,11 +56,7 @@ export function copyOf(source: Uint8Array, start: number, end: number): Uint8Arr
   const size = end - start;
   if (size > SMALL_LIMIT) return source.slice(start, end);
   const out = allocate(size);
-  if (size <= 32) {
-    for (let i = 0; i < size; i++) out[i] = source[start + i];
-  } else {
-    out.set(source.subarray(start, end));
-  }
+  copyBytes(out, 0, source, start, size);
   return out;
 }
 
