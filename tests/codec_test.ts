@@ -90,6 +90,18 @@ Deno.test("floats stay floats: 3.0 goes out as float64, float32 and float64 come
     hex(roundTrip(new Uint8Array([0xcb, 0x40, 0x59, 0, 0, 0, 0, 0, 0]))),
     "cb 40 59 00 00 00 00 00 00",
   );
+  // Every byte of a float64 and of a float32 matters, and the edges of the range decode.
+  for (const x of [0.1, -0, 1e308, 5e-324, -2.5e-300, Infinity, -Infinity, 123456.789]) {
+    const bytes = new Uint8Array([0xcb, ...new Uint8Array(new Float64Array([x]).buffer).reverse()]);
+    assert.equal(hex(roundTrip(bytes)), hex(bytes), `float64 ${x}`);
+  }
+  for (const x of [1.5, -0.15625, 3.4028234663852886e38, -Infinity]) {
+    const bytes = new Uint8Array([0xca, ...new Uint8Array(new Float32Array([x]).buffer).reverse()]);
+    const back = unpackr.unpack(roundTrip(bytes));
+    assert.ok(Object.is(back, x), `float32 ${x} came back as ${back}`);
+  }
+  decodeAndCheck(new Uint8Array([0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]), "v ~= v");
+  decodeAndCheck(new Uint8Array([0xca, 0x7f, 0xc0, 0, 0]), "v ~= v");
 });
 
 Deno.test("int64 and uint64 decode exactly; uint64 above int64 max is refused", () => {

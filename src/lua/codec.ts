@@ -258,11 +258,11 @@ export class Decoder {
       case 0xca:
         this.#need(4);
         this.#pos += 4;
-        return m._lua_pushnumber(L, this.#view.getFloat32(p));
+        return m._lua_pushnumber(L, readFloat32(buf, p));
       case 0xcb:
         this.#need(8);
         this.#pos += 8;
-        return m._lua_pushnumber(L, this.#view.getFloat64(p));
+        return m._lua_pushnumber(L, readFloat64(buf, p));
       case 0xcc:
         this.#need(1);
         this.#pos += 1;
@@ -401,6 +401,25 @@ export class Decoder {
       m._lua_rawset(L, -3);
     }
   }
+}
+
+// Floats are read through one 8-byte scratch rather than a DataView of each message: the
+// view would be made anew for every request that holds a float (prices, mostly). The
+// engine runs only on little-endian hosts (emscripten checks), so the bytes go in reversed.
+const floatScratch = new Float64Array(1);
+const float32Scratch = new Float32Array(floatScratch.buffer, 0, 1);
+const floatBytes = new Uint8Array(floatScratch.buffer);
+
+/** The big-endian float64 at `buf[p]`. */
+function readFloat64(buf: Uint8Array, p: number): number {
+  for (let i = 0; i < 8; i++) floatBytes[i] = buf[p + 7 - i];
+  return floatScratch[0];
+}
+
+/** The big-endian float32 at `buf[p]`. */
+function readFloat32(buf: Uint8Array, p: number): number {
+  for (let i = 0; i < 4; i++) floatBytes[i] = buf[p + 3 - i];
+  return float32Scratch[0];
 }
 
 function extMessage(type: number): string {
