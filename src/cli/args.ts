@@ -161,6 +161,17 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
+/**
+ * What a subcommand's module gives the command table (src/cli/mod.ts), as its `COMMAND`:
+ * its help text and entry point.
+ */
+export interface CommandModule {
+  /** What `lomq COMMAND --help` prints. */
+  help: string;
+  /** Runs the command on the arguments after its name; resolves with the exit code. */
+  main(args: string[]): Promise<number>;
+}
+
 /** What a subcommand needs to parse its arguments and explain itself. */
 export interface Command {
   /** The subcommand's name: `call` for `lomq call`. */

@@ -18,6 +18,7 @@ import { EncodeError, encodeRequest } from "../client/msgpack.ts";
 import { createSocket, type SecurityOptions, type Socket, ZmqError } from "../zmtp/mod.ts";
 import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import {
+  type CommandModule,
   flag,
   numberOption,
   type OptionSpec,
@@ -399,3 +400,6 @@ function progressWriter(): { update(text: string): void; clear(): void } | undef
     },
   };
 }
+
+/** `lomq bench`, for the command table. */
+export const COMMAND: CommandModule = { help: BENCH_HELP, main: bench };

@@ -9,6 +9,7 @@ import { Client, DEFAULT_RPC_URI, RpcTimeoutError } from "../client/client.ts";
 import { EncodeError } from "../client/msgpack.ts";
 import { ZmqError } from "../zmtp/mod.ts";
 import {
+  type CommandModule,
   flag,
   numberOption,
   type OptionSpec,
@@ -143,3 +144,6 @@ function errorText(payload: Uint8Array): string {
     return `(undecodable error payload ${toHex(payload)})`;
   }
 }
+
+/** `lomq call`, for the command table. */
+export const COMMAND: CommandModule = { help: CALL_HELP, main: call };

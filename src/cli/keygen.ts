@@ -6,7 +6,7 @@
  */
 
 import { curveKeyPair, loadCurve, z85Encode } from "../zmtp/mod.ts";
-import { flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
+import { type CommandModule, flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
 
 /** Help text for `lomq keygen`. */
 export const KEYGEN_HELP = `Usage: lomq keygen [--json] [--out NAME]
@@ -68,3 +68,6 @@ export function keygen(args: string[]): Promise<number> {
     return 0;
   });
 }
+
+/** `lomq keygen`, for the command table. */
+export const COMMAND: CommandModule = { help: KEYGEN_HELP, main: keygen };

@@ -11,7 +11,7 @@ import {
   FUNCTIONS_METHOD,
   IntrospectionReplyError,
 } from "../rpc/introspection.ts";
-import { flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
+import { type CommandModule, flag, type OptionSpec, runCommand, UsageError } from "./args.ts";
 import { CLIENT_SPECS, clientFromOptions, EXIT_SERVER_ERROR, EXIT_UNREACHABLE } from "./call.ts";
 import { encodeBase64 } from "./json.ts";
 import { CURVE_CLIENT_HELP } from "./security.ts";
@@ -131,3 +131,6 @@ export function functionsToJson(functions: readonly FunctionInfo[]): string {
   }));
   return escapeUnsafe(JSON.stringify(plain));
 }
+
+/** `lomq ls`, for the command table. */
+export const COMMAND: CommandModule = { help: LS_HELP, main: ls };

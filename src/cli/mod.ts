@@ -4,27 +4,19 @@
  * @module
  */
 
-import { nearest } from "./args.ts";
-import { run, RUN_HELP } from "./run.ts";
+import { type CommandModule, nearest } from "./args.ts";
+import { COMMAND as RUN, run } from "./run.ts";
 import { VERSION } from "../version.ts";
 import { configureLog, type LogLevel } from "../log.ts";
 import { SCRIPT_SPECS } from "./script_options.ts";
 
 export { nearest };
 
-/** What a subcommand's module gives: its help text and entry point. */
-export interface CommandModule {
-  /** What `lomq COMMAND --help` prints. */
-  help: string;
-  /** Runs the command on the arguments after its name; resolves with the exit code. */
-  main(args: string[]): Promise<number>;
-}
-
 /**
- * A subcommand: its one-line summary, and its module, loaded when the command runs. Only the
- * command that runs is loaded, so that running a script (the main job) does not wait for
- * the client side (the msgpack library, the clients, the bench's statistics): about 10 ms
- * of a 150 ms start-up.
+ * A subcommand: its one-line summary, and its module's {@linkcode CommandModule}, loaded when
+ * the command runs. Only the command that runs is loaded, so that running a script (the main
+ * job) does not wait for the client side (the msgpack library, the clients, the bench's
+ * statistics): about 10 ms of a 150 ms start-up.
  */
 export interface Command {
   /** One line for the command list of `lomq --help`. */
@@ -37,49 +29,31 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   run: {
     summary: "run a LuaOverMQ script (same as lomq SCRIPT.lua)",
-    load: () => Promise.resolve({ help: RUN_HELP, main: run }),
+    load: () => Promise.resolve(RUN),
   },
   serve: {
     summary: "serve the functions a script defines, no main() needed",
-    load: async () => {
-      const { serve, SERVE_HELP } = await import("./serve.ts");
-      return { help: SERVE_HELP, main: serve };
-    },
+    load: () => import("./serve.ts").then((m) => m.COMMAND),
   },
   call: {
     summary: "call a method on a server and print the result as JSON",
-    load: async () => {
-      const { call, CALL_HELP } = await import("./call.ts");
-      return { help: CALL_HELP, main: call };
-    },
+    load: () => import("./call.ts").then((m) => m.COMMAND),
   },
   ls: {
     summary: "list the functions a server lets clients call",
-    load: async () => {
-      const { ls, LS_HELP } = await import("./ls.ts");
-      return { help: LS_HELP, main: ls };
-    },
+    load: () => import("./ls.ts").then((m) => m.COMMAND),
   },
   sub: {
     summary: "print what a publisher sends, one JSON line per message",
-    load: async () => {
-      const { sub, SUB_HELP } = await import("./sub.ts");
-      return { help: SUB_HELP, main: sub };
-    },
+    load: () => import("./sub.ts").then((m) => m.COMMAND),
   },
   bench: {
     summary: "measure a server's throughput and latency",
-    load: async () => {
-      const { bench, BENCH_HELP } = await import("./bench.ts");
-      return { help: BENCH_HELP, main: bench };
-    },
+    load: () => import("./bench.ts").then((m) => m.COMMAND),
   },
   keygen: {
     summary: "make a CURVE key pair for encrypted servers",
-    load: async () => {
-      const { keygen, KEYGEN_HELP } = await import("./keygen.ts");
-      return { help: KEYGEN_HELP, main: keygen };
-    },
+    load: () => import("./keygen.ts").then((m) => m.COMMAND),
   },
 };
 

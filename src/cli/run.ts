@@ -7,7 +7,7 @@
 
 import { runScript } from "../lua/runtime.ts";
 import { VERSION } from "../version.ts";
-import { runCommand } from "./args.ts";
+import { type CommandModule, runCommand } from "./args.ts";
 import {
   SCRIPT_OPTIONS_HELP,
   SCRIPT_SPECS,
@@ -46,3 +46,6 @@ export function run(args: string[]): Promise<number> {
     return runScript({ scriptPath, args: scriptArgs, version: VERSION, ...scriptSettings(parsed) });
   });
 }
+
+/** `lomq run`, for the command table. */
+export const COMMAND: CommandModule = { help: RUN_HELP, main: run };

@@ -29,6 +29,7 @@ import {
 } from "../zmtp/mod.ts";
 import { type RequestHandler, RpcServer } from "../rpc/mod.ts";
 import {
+  type CommandModule,
   flag,
   numberOption,
   type OptionSpec,
@@ -415,3 +416,6 @@ const PUBLISH_KEPT_CHECK = `
 if publish ~= package.loaded["lomq serve publish"] then
   error("the script defines its own 'publish', which hides the one --pub provides; rename one of them", 0)
 end`;
+
+/** `lomq serve`, for the command table. */
+export const COMMAND: CommandModule = { help: SERVE_HELP, main: serve };

@@ -8,7 +8,14 @@
 import { CURVE_CLIENT_HELP, CURVE_CLIENT_SPECS, curveClientSocketOptions } from "./security.ts";
 import { DEFAULT_PUB_URI } from "../client/subscriber.ts";
 import { createSocket, type Socket, ZmqError } from "../zmtp/mod.ts";
-import { numberOption, type OptionSpec, runCommand, stringOption, UsageError } from "./args.ts";
+import {
+  type CommandModule,
+  numberOption,
+  type OptionSpec,
+  runCommand,
+  stringOption,
+  UsageError,
+} from "./args.ts";
 import { bytesToJsonText, decodeTagged, taggedToJson } from "./json.ts";
 import { onStopSignal } from "./signals.ts";
 
@@ -116,3 +123,6 @@ async function writeOut(text: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** `lomq sub`, for the command table. */
+export const COMMAND: CommandModule = { help: SUB_HELP, main: sub };
