@@ -201,8 +201,8 @@ export class Connection<T> {
   // The chunk being written and how much of it went out.
   #chunk: Uint8Array = EMPTY;
   #chunkWritten = 0;
-  // Called when the writer stops, for whoever waits in `done`.
-  #writerStopped: (() => void) | null = null;
+  // Settled when the writer stops; made only when someone waits for that in `done`.
+  #writerStopped: { promise: Promise<void>; resolve(): void } | null = null;
   #batch: Uint8Array[] = [];
   #writeBuffer: Uint8Array = EMPTY;
   // Bytes held for the message still arriving, as last reported to the handler.
@@ -275,13 +275,13 @@ export class Connection<T> {
 
   #writerDone(): Promise<void> {
     if (!this.#writing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const earlier = this.#writerStopped;
-      this.#writerStopped = earlier === null ? resolve : () => {
-        earlier();
-        resolve();
-      };
-    });
+    if (this.#writerStopped === null) {
+      // Not Promise.withResolvers: the Node.js client's build runs on Node 20.
+      let resolve = (): void => {};
+      const promise = new Promise<void>((r) => resolve = r);
+      this.#writerStopped = { promise, resolve };
+    }
+    return this.#writerStopped.promise;
   }
 
   /**
@@ -880,9 +880,8 @@ export class Connection<T> {
   #stopWriter(): void {
     this.#writing = false;
     if (this.#writeBuffer.length > WRITE_BUFFER_KEEP) this.#writeBuffer = EMPTY;
-    const stopped = this.#writerStopped;
+    this.#writerStopped?.resolve();
     this.#writerStopped = null;
-    stopped?.();
     if (this.#state !== State.Closed) this.#handler.onIdle(this);
   }
 
