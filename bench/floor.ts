@@ -24,6 +24,7 @@ import {
   FrameReader,
 } from "../src/zmtp/frame.ts";
 import { buildGreeting, GREETING_SIZE } from "../src/zmtp/greeting.ts";
+import { type Endpoint, parseEndpoint } from "../src/zmtp/endpoint.ts";
 
 const MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 const STATUS_OK = ascii("OK");
@@ -79,13 +80,16 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
 }
 
 if (import.meta.main) {
-  const uri = Deno.args[0] ?? "";
-  const match = /^tcp:\/\/([^:]+|\[[^\]]+\]):(\d+)$/.exec(uri);
-  if (match === null) {
+  let endpoint: Endpoint | undefined;
+  try {
+    endpoint = parseEndpoint(Deno.args[0] ?? "");
+  } catch {
+    // reported below
+  }
+  if (endpoint?.transport !== "tcp") {
     console.error("usage: deno run --allow-net bench/floor.ts tcp://HOST:PORT");
     Deno.exit(2);
   }
-  const hostname = match[1].replace(/^\[|\]$/g, "");
-  const listener = Deno.listen({ hostname, port: Number(match[2]) });
+  const listener = Deno.listen({ hostname: endpoint.host, port: endpoint.port });
   for await (const conn of listener) serve(conn).catch(() => conn.close());
 }
