@@ -1,5 +1,6 @@
 /**
- * Copying a run of bytes between arrays, the way that is fastest for its length.
+ * Copying a run of bytes between arrays, the way that is fastest for its length; and
+ * writing all of an array to a synchronous writer.
  *
  * `target.set(source.subarray(...))` makes a view (an allocation) and crosses into the
  * runtime's copy, which for a handful of bytes costs several times the bytes themselves;
@@ -15,6 +16,15 @@
  *
  * @module
  */
+
+/** Writes all of `bytes` to a synchronous writer (stdout, stderr), which may take less a call. */
+export function writeAllSync(
+  target: { writeSync(p: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
+}
 
 /** Longest run copied by a loop; longer ones go through `set`. */
 export const SHORT_COPY = 32;

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { writeAllSync } from "./bytes.ts";
+
 /** How much is logged: nothing, warnings (drops, refusals), or warnings and connection events. */
 export type LogLevel = "quiet" | "warn" | "debug";
 
@@ -36,10 +38,8 @@ const encoder = new TextEncoder();
 function stderrSink(line: string): void {
   // The client's Node.js build has no Deno; console.error is Node's unbuffered stderr.
   if (typeof Deno === "undefined") return console.error(line);
-  const bytes = encoder.encode(line + "\n");
-  let offset = 0;
   try {
-    while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+    writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
   } catch {
     // stderr closed: nothing sensible left to do with a diagnostic
   }

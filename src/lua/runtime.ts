@@ -13,6 +13,7 @@ import { preludeSource } from "./prelude.ts";
 import { installSandbox } from "./sandbox.ts";
 import type { CodePage } from "./codepage.ts";
 import { log } from "../log.ts";
+import { writeAllSync } from "../bytes.ts";
 import { installCoroutines } from "./coroutines.ts";
 
 /** How long `OnStop` gives `main()` to return unless it returns its own figure. */
@@ -67,14 +68,9 @@ export const EXIT_USAGE = 2;
 
 const stdoutEncoder = new TextEncoder();
 
-function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
-}
-
 /** Writes a line to stderr. */
 export function errorLine(text: string): void {
-  writeAll(Deno.stderr, stdoutEncoder.encode(text.endsWith("\n") ? text : text + "\n"));
+  writeAllSync(Deno.stderr, stdoutEncoder.encode(text.endsWith("\n") ? text : text + "\n"));
 }
 
 /** The running script, as seen by callers that extend it (`lomq serve`). */
@@ -454,7 +450,7 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
     return out;
   };
   engine.setGlobalFunction("print", (L) => {
-    writeAll(Deno.stdout, concat(joinArgs(L)));
+    writeAllSync(Deno.stdout, concat(joinArgs(L)));
     return 0;
   });
   // message(text [, icon]): the terminal's message box; here a line on stderr, which
@@ -463,13 +459,13 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
   engine.setGlobalFunction("message", (L) => {
     const icon = m._lua_type(L, 2) === LuaType.NUMBER ? Number(m._lua_tonumberx(L, 2, 0)) : 0;
     m._lua_settop(L, 1);
-    writeAll(Deno.stderr, concat([levels[icon] ?? levels[0], ...joinArgs(L)]));
+    writeAllSync(Deno.stderr, concat([levels[icon] ?? levels[0], ...joinArgs(L)]));
     return 0;
   });
   // The terminal's debug-output channel.
   engine.setGlobalFunction("PrintDbgStr", (L) => {
     m._lua_settop(L, 1);
-    writeAll(Deno.stderr, concat([stdoutEncoder.encode("debug: "), ...joinArgs(L)]));
+    writeAllSync(Deno.stderr, concat([stdoutEncoder.encode("debug: "), ...joinArgs(L)]));
     return 0;
   });
   const scriptFolder = dirname(resolve(scriptPath));

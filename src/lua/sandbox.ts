@@ -51,6 +51,7 @@ import {
   REGISTRY_INDEX,
   RIDX_GLOBALS,
 } from "./api.ts";
+import { writeAllSync } from "../bytes.ts";
 import type { LuaEngine } from "./engine.ts";
 
 /** Why files cannot be opened: the one reason behind every file-name function. */
@@ -316,9 +317,9 @@ class Sandbox {
           joined.set(part, offset);
           offset += part.length;
         }
-        writeAll(stream, joined);
+        writeAllSync(stream, joined);
       } else {
-        for (const part of parts) writeAll(stream, part);
+        for (const part of parts) writeAllSync(stream, part);
       }
     } catch (error) {
       return error instanceof Error ? error.message : String(error);
@@ -623,10 +624,4 @@ class Sandbox {
 /** The message of every replaced function: what is not available, and why. */
 function unavailable(name: string, reason: string): string {
   return `${name} is not available in lomq: ${reason}`;
-}
-
-/** Writes all of `bytes`: `writeSync` may write less than it was given. */
-function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
 }
