@@ -40,6 +40,6 @@ export function copyBytes(
   if (n <= SHORT_COPY) {
     for (let i = 0; i < n; i++) target[at + i] = source[start + i];
   } else {
-    target.set(source.subarray(start, start + n), at);
+    target.set(start === 0 && n === source.length ? source : source.subarray(start, start + n), at);
   }
 }

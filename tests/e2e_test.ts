@@ -436,6 +436,47 @@ Deno.test("a bind that fails raises a Lua error naming the address and the reaso
   }
 });
 
+Deno.test("socket methods know their socket: another value, a closed socket, a socket made after a close", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Methods find their socket by the userdata's address: after sockets are closed and
+    // collected, new userdata may take their addresses, and must be told apart from them.
+    await Deno.writeTextFile(
+      `${dir}/identity.lua`,
+      `local function try(f, ...) local ok, err = pcall(f, ...) print(ok, err) end
+local a = LuaOverMQ.bind("tcp://127.0.0.1:0", LuaOverMQ.REP)
+try(a.errno, io.stdout)
+try(a.errno, {})
+a:close()
+try(a.errno, a)
+for round = 1, 20 do
+  local s = LuaOverMQ.bind("tcp://127.0.0.1:0", LuaOverMQ.PUB)
+  s:close()
+  s = nil
+  collectgarbage()
+end
+local last = LuaOverMQ.bind("tcp://127.0.0.1:0", LuaOverMQ.PUB)
+print(tostring(last):match("PUB"), last:errno(), last:send("t", 1))
+try(a.errno, a)
+`,
+    );
+    const out = await new LomqProcess([`${dir}/identity.lua`]).finish();
+    assert.equal(out.code, 0, out.stderr);
+    const notSocket =
+      "false\texpected a LuaOverMQ socket as the first argument (call methods as sock:method(...))";
+    const closed = "false\tthis LuaOverMQ socket is closed";
+    assert.deepEqual(out.stdout.trim().split("\n"), [
+      notSocket,
+      notSocket,
+      closed,
+      "PUB\t0\t0",
+      closed,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a signal ends a script without OnStop with exit 0; OnStop's deadline forces the exit", async () => {
   const script = `${ROOT}tests/fixtures/stopper.lua`;
   const noStopPort = freePort();

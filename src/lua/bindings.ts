@@ -59,6 +59,8 @@ interface Binding {
   server: RpcServer | undefined;
   /** Lent by the host (see {@linkcode LuaOverMQBindings.pushLent}): the host closes it. */
   lent?: boolean;
+  /** Where its userdata's block is, and the registry reference that keeps it there. */
+  userdata?: { pointer: number; ref: number };
 }
 
 const textEncoder = new TextEncoder();
@@ -68,6 +70,13 @@ export class LuaOverMQBindings {
   readonly #engine: LuaEngine;
   readonly #lifecycle: Lifecycle;
   readonly #sockets = new Map<number, Binding>();
+  /**
+   * The open sockets by the address of their userdata's block. Each userdata is kept alive
+   * by a registry reference while its socket is open, so no other value can be at that
+   * address: a method call finds its socket with one lookup instead of a metatable check,
+   * which cost a twentieth of a pipelined request.
+   */
+  readonly #byUserdata = new Map<number, Binding>();
   /** Sockets the script closed that are still delivering what they queued. */
   readonly #closing = new Set<Promise<void>>();
   #nextId = 1;
@@ -206,7 +215,7 @@ export class LuaOverMQBindings {
       },
       close: (L) => {
         const binding = this.#self(L);
-        this.#sockets.delete(binding.id);
+        this.#forget(L, binding);
         if (binding.lent) return 0;
         // Lingering goes on in the background; closeAll waits for it before the exit.
         const closing = binding.socket.close(numberArg(L, engine, 2) ?? 0).catch(() => {});
@@ -299,6 +308,7 @@ export class LuaOverMQBindings {
   async closeAll(lingerMs: number): Promise<void> {
     const sockets = [...this.#sockets.values()].filter((binding) => !binding.lent);
     this.#sockets.clear();
+    this.#byUserdata.clear();
     await Promise.allSettled([
       ...sockets.map((b) => b.socket.close(lingerMs)),
       ...this.#closing,
@@ -307,6 +317,8 @@ export class LuaOverMQBindings {
 
   #self(L: LuaState): Binding {
     const engine = this.#engine;
+    const known = this.#byUserdata.get(engine.m._lua_touserdata(L, 1));
+    if (known !== undefined) return known;
     const ptr = engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE));
     if (ptr === 0) {
       throw new Error(
@@ -390,7 +402,20 @@ export class LuaOverMQBindings {
     const ptr = m._lua_newuserdatauv(L, 4, 0);
     new DataView(m.HEAPU8.buffer).setInt32(ptr, binding.id, true);
     m._luaL_setmetatable(L, this.#engine.api.cstr(SOCKET_METATABLE));
+    m._lua_pushvalue(L, -1);
+    binding.userdata = { pointer: ptr, ref: m._luaL_ref(L, REGISTRY_INDEX) };
+    this.#byUserdata.set(ptr, binding);
     return 1;
+  }
+
+  /** Closed by the script: its userdata may be collected, and names a closed socket. */
+  #forget(L: LuaState, binding: Binding): void {
+    this.#sockets.delete(binding.id);
+    const userdata = binding.userdata;
+    if (userdata === undefined) return;
+    binding.userdata = undefined;
+    this.#byUserdata.delete(userdata.pointer);
+    this.#engine.m._luaL_unref(L, REGISTRY_INDEX, userdata.ref);
   }
 
   #optionValue(L: LuaState, idx: number): OptionValue {

@@ -126,14 +126,79 @@ export class HostThread {
   }
 }
 
+/** A `void (int, int)` function of the wasm table, the callee of a protected call. */
+type TableCallee = (a: number, b: number) => void;
+
 /**
- * Runs `load` while capturing the exports of the WebAssembly instance it creates.
- * wasmoon's glue (an emscripten debug-style build) wraps every export in a function
- * that asserts the runtime is ready and forwards with `apply`; the hot path makes
- * dozens of calls per request, so it calls the instance's exports directly instead.
+ * Lua's protected calls (every `lua_resume` and `lua_pcall`) reach wasm through emscripten's
+ * `invoke_vii` import, which emulates setjmp by catching the longjmp's exception in JS. The
+ * glue's version looks the callee up in the function table twice (once for an assertion) and
+ * reaches the stack functions through asserting wrappers: about a twentieth of a pipelined
+ * request's CPU. This one keeps the callees it looked up, and forgets an index when
+ * `addFunction` or `removeFunction` changes what the table holds there.
+ */
+class ProtectedCalls {
+  #exports: WebAssembly.Exports | undefined;
+  #table: WebAssembly.Table | undefined;
+  readonly #callees: (TableCallee | undefined)[] = [];
+
+  /** Starts serving the calls of the instance with these exports. */
+  attach(exports: WebAssembly.Exports): void {
+    const table = exports.__indirect_function_table;
+    const needed = ["stackSave", "stackRestore", "setThrew"];
+    if (!(table instanceof WebAssembly.Table)) return;
+    if (needed.some((name) => typeof exports[name] !== "function")) return;
+    this.#exports = exports;
+    this.#table = table;
+  }
+
+  /** The `invoke_vii` import: the glue's own until {@linkcode attach} found what it needs. */
+  importFor(glue: (index: number, a: number, b: number) => void) {
+    return (index: number, a: number, b: number): void => {
+      const exports = this.#exports;
+      if (exports === undefined) return glue(index, a, b);
+      const stack = (exports.stackSave as () => number)();
+      try {
+        let callee = this.#callees[index];
+        if (callee === undefined) {
+          callee = this.#table!.get(index) as TableCallee;
+          this.#callees[index] = callee;
+        }
+        callee(a, b);
+      } catch (thrown) {
+        (exports.stackRestore as (pointer: number) => void)(stack);
+        // emscripten's longjmp throws a number; anything else is a real exception.
+        if (typeof thrown !== "number") throw thrown;
+        (exports.setThrew as (threw: number, value: number) => void)(1, 0);
+      }
+    };
+  }
+
+  /** Makes `module`'s table changes forget the callee kept for the index they change. */
+  watch(module: Record<string, unknown>): void {
+    for (const name of ["addFunction", "removeFunction"]) {
+      const original = module[name];
+      if (typeof original !== "function") continue;
+      module[name] = (...args: unknown[]) => {
+        const result = original.apply(module, args);
+        const index = name === "addFunction" ? result : args[0];
+        if (typeof index === "number") this.#callees[index] = undefined;
+        return result;
+      };
+    }
+  }
+}
+
+/**
+ * Runs `load` while capturing the exports of the WebAssembly instance it creates and giving it
+ * a faster `invoke_vii` (see {@linkcode ProtectedCalls}). wasmoon's glue (an emscripten
+ * debug-style build) wraps every export in a function that asserts the runtime is ready and
+ * forwards with `apply`; the hot path makes dozens of calls per request, so it calls the
+ * instance's exports directly instead.
  */
 async function captureWasmExports<T>(
   load: () => Promise<T>,
+  calls: ProtectedCalls,
 ): Promise<{ value: T; exports: WebAssembly.Exports | undefined }> {
   const wasm = WebAssembly as unknown as Record<string, unknown>;
   const originals = {
@@ -143,12 +208,22 @@ async function captureWasmExports<T>(
   let exports: WebAssembly.Exports | undefined;
   const keep = (result: unknown) => {
     const instance = (result as { instance?: WebAssembly.Instance }).instance ?? result;
-    if (instance instanceof WebAssembly.Instance) exports ??= instance.exports;
+    if (instance instanceof WebAssembly.Instance && exports === undefined) {
+      exports = instance.exports;
+      calls.attach(exports);
+    }
     return result;
   };
   for (const [name, original] of Object.entries(originals)) {
-    wasm[name] = (...args: unknown[]) =>
-      (original as (...a: unknown[]) => Promise<unknown>).apply(WebAssembly, args).then(keep);
+    wasm[name] = (...args: unknown[]) => {
+      const env = (args[1] as { env?: Record<string, unknown> } | undefined)?.env;
+      const glue = env?.invoke_vii;
+      if (env !== undefined && typeof glue === "function") {
+        env.invoke_vii = calls.importFor(glue as (index: number, a: number, b: number) => void);
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>).apply(WebAssembly, args)
+        .then(keep);
+    };
   }
   try {
     return { value: await load(), exports };
@@ -237,9 +312,12 @@ export class LuaEngine {
 
   /** Loads the wasm module and creates a fresh state with the standard libraries. */
   static async create(options: EngineOptions = {}): Promise<LuaEngine> {
-    const { value: wasm, exports } = await captureWasmExports(async () =>
-      LuaWasm.initialize(await wasmLocation())
+    const calls = new ProtectedCalls();
+    const { value: wasm, exports } = await captureWasmExports(
+      async () => LuaWasm.initialize(await wasmLocation()),
+      calls,
     );
+    calls.watch(wasm.module as unknown as Record<string, unknown>);
     return new LuaEngine(directExports(wasm.module as unknown as LuaModule, exports), options);
   }
 

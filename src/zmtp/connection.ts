@@ -8,6 +8,7 @@
  * @module
  */
 
+import { copyBytes } from "../bytes.ts";
 import {
   ascii,
   concat,
@@ -926,7 +927,8 @@ export class Connection<T> {
     }
     let pos = 0;
     for (const c of batch) {
-      buffer.set(c, pos);
+      // Replies to pipelined requests are a few bytes each: a loop copies those cheaper.
+      copyBytes(buffer, pos, c, 0, c.length);
       pos += c.length;
       recycle(c);
     }
