@@ -17,13 +17,11 @@ const python = (await pythonForInterop()) ?? "python3";
 function client(uri: string, body: string): string {
   return `
 import sys, zmq, msgpack, json
-from rpc_client import RPCClient, RPCRuntimeError, RPCTimeoutError
+from rpc_client import RPCClient
+from interop import described
 rpc = RPCClient(${JSON.stringify(uri)}, timeout=5000)
 def call(*a):
-    try:
-        return repr(rpc.call(*a))
-    except RPCRuntimeError as e:
-        return "ERROR " + repr(e.args[0])
+    return described(rpc, *a)
 out = []
 ${body}
 print(json.dumps(out))
@@ -157,11 +155,8 @@ Deno.test({
         python,
         `
 import zmq, msgpack, json
-ctx = zmq.Context()
-s = ctx.socket(zmq.REQ)
-s.setsockopt(zmq.RCVTIMEO, 5000)
-s.setsockopt(zmq.LINGER, 0)
-s.connect(${JSON.stringify(uri)})
+from interop import req_socket
+s = req_socket(zmq.Context(), ${JSON.stringify(uri)}, timeout_ms=5000)
 out = []
 for parts in [[b"\\xc1"], [b""], [msgpack.packb(5)], [msgpack.packb([])], [msgpack.packb([1, 2])],
               [b"\\x92\\xa3ad"], [msgpack.packb(["add", 1]) + b"junk"], [b"a", b"b"],
@@ -557,12 +552,9 @@ Deno.test({
         python,
         `
 import zmq, msgpack, json, random
+from interop import req_socket
 random.seed(20261125)
-ctx = zmq.Context()
-s = ctx.socket(zmq.REQ)
-s.setsockopt(zmq.RCVTIMEO, 5000)
-s.setsockopt(zmq.LINGER, 0)
-s.connect(${JSON.stringify(uri)})
+s = req_socket(zmq.Context(), ${JSON.stringify(uri)}, timeout_ms=5000)
 valid = [msgpack.packb(x) for x in [["add", 1, 2], ["echo", [1, {"a": b"x"}], 2.5], ["types", None, True], ["keys"]]]
 statuses = {}
 for i in range(2000):

@@ -234,15 +234,10 @@ def publish():
         pub.send_multipart([b"tick", msgpack.packb(time.time())])
         time.sleep(0.01)
 threading.Thread(target=publish, daemon=True).start()
-req = ctx.socket(zmq.REQ)
-req.setsockopt(zmq.LINGER, 0)
-req.connect(${JSON.stringify(uri)})
+from interop import decoded, req_socket, request
+req = req_socket(ctx, ${JSON.stringify(uri)})
 def call(*a):
-    req.send(msgpack.packb(a))
-    if req.poll(10000) == 0:
-        raise SystemExit("no reply to %r" % (a,))
-    status, payload = req.recv_multipart()
-    return [status.decode(), msgpack.unpackb(payload, raw=False)]
+    return decoded(request(req, *a))
 joined = False
 for attempt in range(100):
     if call("sub_drain")[1] > 0:
@@ -294,14 +289,10 @@ sub = ctx.socket(zmq.SUB)
 sub.setsockopt(zmq.LINGER, 0)
 sub.setsockopt(zmq.SUBSCRIBE, b"")
 sub.connect(${JSON.stringify(pubUri)})
-req = ctx.socket(zmq.REQ)
-req.setsockopt(zmq.LINGER, 0)
-req.connect(${JSON.stringify(uri)})
+from interop import req_socket, request
+req = req_socket(ctx, ${JSON.stringify(uri)})
 def call(*a):
-    req.send(msgpack.packb(a))
-    if req.poll(10000) == 0:
-        raise SystemExit("no reply to %r" % (a,))
-    return req.recv_multipart()
+    return request(req, *a)
 # The subscription travels asynchronously: publish a marker until one arrives.
 for attempt in range(100):
     call("publish", "ready", attempt)

@@ -24,13 +24,11 @@ async function originalClient(uri: string, calls: string): Promise<string[]> {
     python,
     `
 import json
-from rpc_client import RPCClient, RPCRuntimeError
+from rpc_client import RPCClient
+from interop import described
 rpc = RPCClient(${JSON.stringify(uri)}, timeout=5000)
 def call(*a):
-    try:
-        return repr(rpc.call(*a))
-    except RPCRuntimeError as e:
-        return "ERROR " + repr(e.args[0])
+    return described(rpc, *a)
 def items(*a):
     # A map's order is the server's hash order: compare its items sorted.
     return repr(sorted(rpc.call(*a).items(), key=repr))
