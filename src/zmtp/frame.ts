@@ -186,10 +186,13 @@ export class FrameReader {
         return own.subarray(this.#largeFill);
       }
       if (this.#largeFill === large.length) {
-        // transfer() frees the old array now (it may even grow it in place), rather than
-        // leaving it to the collector: 32 MiB of garbage per doubling would make the memory
-        // a peer costs twice what is held for it.
-        const grown = new Uint8Array(large.buffer.transfer(this.#grownSize(large.length)));
+        // The old array is freed at once (transfer(0)), not left to the collector: 32 MiB of
+        // garbage per doubling would make the memory a peer costs twice what is held for it.
+        // A copy into a new array and a free take two thirds of the time of growing with
+        // transfer(size) (measured, 1 to 64 MiB by doubling: 190 against 285 ms).
+        const grown = new Uint8Array(this.#grownSize(large.length));
+        grown.set(large);
+        large.buffer.transfer(0);
         this.#large = grown;
         return grown.subarray(this.#largeFill);
       }
