@@ -59,7 +59,10 @@ interface Binding {
   server: RpcServer | undefined;
   /** Lent by the host (see {@linkcode LuaOverMQBindings.pushLent}): the host closes it. */
   lent?: boolean;
-  /** Where its userdata's block is, and the registry reference that keeps it there. */
+  /**
+   * While the socket is open: where its userdata's block is, and the registry reference
+   * that keeps the userdata there.
+   */
   userdata?: { pointer: number; ref: number };
 }
 
@@ -69,14 +72,13 @@ const textEncoder = new TextEncoder();
 export class LuaOverMQBindings {
   readonly #engine: LuaEngine;
   readonly #lifecycle: Lifecycle;
-  readonly #sockets = new Map<number, Binding>();
   /**
    * The open sockets by the address of their userdata's block. Each userdata is kept alive
    * by a registry reference while its socket is open, so no other value can be at that
    * address: a method call finds its socket with one lookup instead of a metatable check,
    * which cost a twentieth of a pipelined request.
    */
-  readonly #byUserdata = new Map<number, Binding>();
+  readonly #sockets = new Map<number, Binding>();
   /** Sockets the script closed that are still delivering what they queued. */
   readonly #closing = new Set<Promise<void>>();
   #nextId = 1;
@@ -306,9 +308,10 @@ export class LuaOverMQBindings {
 
   /** Closes every socket, flushing queued messages for up to `lingerMs`. */
   async closeAll(lingerMs: number): Promise<void> {
-    const sockets = [...this.#sockets.values()].filter((binding) => !binding.lent);
+    const open = [...this.#sockets.values()];
     this.#sockets.clear();
-    this.#byUserdata.clear();
+    for (const binding of open) binding.userdata = undefined;
+    const sockets = open.filter((binding) => !binding.lent);
     await Promise.allSettled([
       ...sockets.map((b) => b.socket.close(lingerMs)),
       ...this.#closing,
@@ -317,20 +320,14 @@ export class LuaOverMQBindings {
 
   #self(L: LuaState): Binding {
     const engine = this.#engine;
-    const known = this.#byUserdata.get(engine.m._lua_touserdata(L, 1));
-    if (known !== undefined) return known;
-    const ptr = engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE));
-    if (ptr === 0) {
+    const open = this.#sockets.get(engine.m._lua_touserdata(L, 1));
+    if (open !== undefined) return open;
+    if (engine.m._luaL_testudata(L, 1, engine.api.cstr(SOCKET_METATABLE)) === 0) {
       throw new Error(
         "expected a LuaOverMQ socket as the first argument (call methods as sock:method(...))",
       );
     }
-    // Every method call comes here: read the little-endian id without a DataView per call.
-    const heap = engine.m.HEAPU8;
-    const id = heap[ptr] | (heap[ptr + 1] << 8) | (heap[ptr + 2] << 16) | (heap[ptr + 3] << 24);
-    const binding = this.#sockets.get(id);
-    if (!binding) throw new Error("this LuaOverMQ socket is closed");
-    return binding;
+    throw new Error("this LuaOverMQ socket is closed");
   }
 
   #endpointArg(L: LuaState, idx: number, how: string): string {
@@ -398,23 +395,22 @@ export class LuaOverMQBindings {
   /** Registers `binding` and pushes its userdata (the socket id) onto `L`. */
   #pushSocket(L: LuaState, binding: Binding): number {
     const m = this.#engine.m;
-    this.#sockets.set(binding.id, binding);
-    const ptr = m._lua_newuserdatauv(L, 4, 0);
-    new DataView(m.HEAPU8.buffer).setInt32(ptr, binding.id, true);
+    // The userdata's address is what names the socket (see #sockets); one byte, unused, so
+    // that the address lies inside this userdata's own block.
+    const ptr = m._lua_newuserdatauv(L, 1, 0);
     m._luaL_setmetatable(L, this.#engine.api.cstr(SOCKET_METATABLE));
     m._lua_pushvalue(L, -1);
     binding.userdata = { pointer: ptr, ref: m._luaL_ref(L, REGISTRY_INDEX) };
-    this.#byUserdata.set(ptr, binding);
+    this.#sockets.set(ptr, binding);
     return 1;
   }
 
   /** Closed by the script: its userdata may be collected, and names a closed socket. */
   #forget(L: LuaState, binding: Binding): void {
-    this.#sockets.delete(binding.id);
     const userdata = binding.userdata;
     if (userdata === undefined) return;
     binding.userdata = undefined;
-    this.#byUserdata.delete(userdata.pointer);
+    this.#sockets.delete(userdata.pointer);
     this.#engine.m._luaL_unref(L, REGISTRY_INDEX, userdata.ref);
   }
 
@@ -496,7 +492,7 @@ export class LuaOverMQBindings {
           this.#clock.end();
           try {
             if (!ready) {
-              if (!this.#sockets.has(binding.id)) binding.errno = ETERM;
+              if (binding.userdata === undefined) binding.errno = ETERM;
               m._lua_pushinteger(T, BigInt(binding.errno));
               return resolve(1);
             }
@@ -629,7 +625,7 @@ export class LuaOverMQBindings {
     const timeoutMs = numberArg(L, engine, 2);
     const pushFrames = (T: LuaState, frames: Frames | undefined): number => {
       if (!frames) {
-        binding.errno = this.#sockets.has(binding.id) ? EAGAIN : ETERM;
+        binding.errno = binding.userdata !== undefined ? EAGAIN : ETERM;
         m._lua_pushboolean(T, 0);
         m._lua_pushinteger(T, BigInt(binding.errno));
         return 2;

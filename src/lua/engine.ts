@@ -138,38 +138,47 @@ type TableCallee = (a: number, b: number) => void;
  * `addFunction` or `removeFunction` changes what the table holds there.
  */
 class ProtectedCalls {
-  #exports: WebAssembly.Exports | undefined;
-  #table: WebAssembly.Table | undefined;
+  #instance:
+    | {
+      table: WebAssembly.Table;
+      stackSave: () => number;
+      stackRestore: (pointer: number) => void;
+      setThrew: (threw: number, value: number) => void;
+    }
+    | undefined;
   readonly #callees: (TableCallee | undefined)[] = [];
 
   /** Starts serving the calls of the instance with these exports. */
   attach(exports: WebAssembly.Exports): void {
-    const table = exports.__indirect_function_table;
-    const needed = ["stackSave", "stackRestore", "setThrew"];
+    const { __indirect_function_table: table, stackSave, stackRestore, setThrew } = exports;
     if (!(table instanceof WebAssembly.Table)) return;
-    if (needed.some((name) => typeof exports[name] !== "function")) return;
-    this.#exports = exports;
-    this.#table = table;
+    if ([stackSave, stackRestore, setThrew].some((f) => typeof f !== "function")) return;
+    this.#instance = {
+      table,
+      stackSave: stackSave as () => number,
+      stackRestore: stackRestore as (pointer: number) => void,
+      setThrew: setThrew as (threw: number, value: number) => void,
+    };
   }
 
   /** The `invoke_vii` import: the glue's own until {@linkcode attach} found what it needs. */
   importFor(glue: (index: number, a: number, b: number) => void) {
     return (index: number, a: number, b: number): void => {
-      const exports = this.#exports;
-      if (exports === undefined) return glue(index, a, b);
-      const stack = (exports.stackSave as () => number)();
+      const instance = this.#instance;
+      if (instance === undefined) return glue(index, a, b);
+      const stack = instance.stackSave();
       try {
         let callee = this.#callees[index];
         if (callee === undefined) {
-          callee = this.#table!.get(index) as TableCallee;
+          callee = instance.table.get(index) as TableCallee;
           this.#callees[index] = callee;
         }
         callee(a, b);
       } catch (thrown) {
-        (exports.stackRestore as (pointer: number) => void)(stack);
+        instance.stackRestore(stack);
         // emscripten's longjmp throws a number; anything else is a real exception.
         if (typeof thrown !== "number") throw thrown;
-        (exports.setThrew as (threw: number, value: number) => void)(1, 0);
+        instance.setThrew(1, 0);
       }
     };
   }
