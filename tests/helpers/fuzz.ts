@@ -717,7 +717,7 @@ function bomb(r: Prng): Uint8Array | { bytes: Uint8Array; error: RegExp } {
       const name = new Uint8Array(r.range(257, 64 * 1024)).fill(0x6e);
       return {
         bytes: concat([
-          new Uint8Array([0x91, 0xdb, 0, 0, name.length >>> 8, name.length & 0xff]),
+          new Uint8Array([0x91, 0xdb, ...uint32Bytes(name.length)]),
           name,
         ]),
         error: /^function 'n{256}\.\.\. \(\d+ bytes\)' not found$/,
@@ -735,15 +735,20 @@ function bomb(r: Prng): Uint8Array | { bytes: Uint8Array; error: RegExp } {
           0x7a,
           0x65,
           0xdb,
-          0,
-          0,
-          s.length >>> 8,
-          s.length & 0xff,
+          ...uint32Bytes(s.length),
         ]),
         s,
       ]);
     }
   }
+}
+
+/**
+ * A msgpack 32-bit length, big-endian. (Two hand-written bytes of it once wrote 65536, which
+ * `range(.., 64 * 1024)` can give, as 0.)
+ */
+function uint32Bytes(n: number): number[] {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 }
 
 /** Case `index` of a run seeded `seed`. */
