@@ -1,10 +1,10 @@
 /**
- * The raw Lua 5.4 C API as exported by wasmoon's emscripten module.
+ * The raw Lua 5.4 C API as exported by wasmoon's Lua build (`wasm.ts` instantiates it).
  *
  * wasmoon's high-level API loses types (3.0 becomes 3, int64 rounds, strings stop at
- * NUL), so lomq talks to the `_lua_*` exports directly: a raw call costs about 0.04 us
- * and integers cross as BigInt, bytes as pointers into the wasm heap. This relies on
- * wasmoon's internal module shape, which is why the wasmoon version is pinned.
+ * NUL), so lomq talks to the Lua exports directly: a raw call costs about 0.04 us and
+ * integers cross as BigInt, bytes as pointers into the wasm heap. This relies on the
+ * exports and imports of that build, which is why the wasmoon version is pinned.
  *
  * @module
  */
@@ -52,7 +52,7 @@ export const MULTRET = -1;
  */
 export const YIELD = -1;
 
-/** The subset of the emscripten module lomq uses. */
+/** The Lua build's exports lomq uses, as `instantiateLua` in wasm.ts presents them. */
 export interface LuaModule {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;

@@ -1,5 +1,5 @@
 /**
- * The Lua 5.4 engine: one wasmoon state driven through the raw C API.
+ * The Lua 5.4 engine: one state of wasmoon's Lua build, driven through the raw C API.
  *
  * Scripts run on Lua threads that the host resumes ({@linkcode HostThread}): the top level,
  * `OnInit`, `main`, `OnStop` and every RPC handler. A host function that must wait (for a
@@ -19,10 +19,6 @@
  * @module
  */
 
-// A full specifier (the version of deno.json's import map, checked by tests/anywhere_test.ts)
-// so that this module imports from any folder, without lomq's deno.json.
-// deno-lint-ignore no-import-prefix
-import { LuaWasm } from "npm:wasmoon@1.16.0";
 import {
   type HostFunction,
   LuaApi,
@@ -38,7 +34,7 @@ import {
 import { Decoder, Encoder } from "./codec.ts";
 import { eventLoopTurn } from "./turn.ts";
 import { quoteInput } from "../rpc/wire.ts";
-import { wasmLocation } from "./wasm.ts";
+import { instantiateLua } from "./wasm.ts";
 
 /**
  * What a host function hands the driver when it yields: an operation that pushes the
@@ -126,141 +122,6 @@ export class HostThread {
   }
 }
 
-/** A `void (int, int)` function of the wasm table, the callee of a protected call. */
-type TableCallee = (a: number, b: number) => void;
-
-/**
- * Lua's protected calls (every `lua_resume` and `lua_pcall`) reach wasm through emscripten's
- * `invoke_vii` import, which emulates setjmp by catching the longjmp's exception in JS. The
- * glue's version looks the callee up in the function table twice (once for an assertion) and
- * reaches the stack functions through asserting wrappers: about a twentieth of a pipelined
- * request's CPU. This one keeps the callees it looked up, and forgets an index when
- * `addFunction` or `removeFunction` changes what the table holds there.
- */
-class ProtectedCalls {
-  #instance:
-    | {
-      table: WebAssembly.Table;
-      stackSave: () => number;
-      stackRestore: (pointer: number) => void;
-      setThrew: (threw: number, value: number) => void;
-    }
-    | undefined;
-  readonly #callees: (TableCallee | undefined)[] = [];
-
-  /** Starts serving the calls of the instance with these exports. */
-  attach(exports: WebAssembly.Exports): void {
-    const { __indirect_function_table: table, stackSave, stackRestore, setThrew } = exports;
-    if (!(table instanceof WebAssembly.Table)) return;
-    if ([stackSave, stackRestore, setThrew].some((f) => typeof f !== "function")) return;
-    this.#instance = {
-      table,
-      stackSave: stackSave as () => number,
-      stackRestore: stackRestore as (pointer: number) => void,
-      setThrew: setThrew as (threw: number, value: number) => void,
-    };
-  }
-
-  /** The `invoke_vii` import: the glue's own until {@linkcode attach} found what it needs. */
-  importFor(glue: (index: number, a: number, b: number) => void) {
-    return (index: number, a: number, b: number): void => {
-      const instance = this.#instance;
-      if (instance === undefined) return glue(index, a, b);
-      const stack = instance.stackSave();
-      try {
-        let callee = this.#callees[index];
-        if (callee === undefined) {
-          callee = instance.table.get(index) as TableCallee;
-          this.#callees[index] = callee;
-        }
-        callee(a, b);
-      } catch (thrown) {
-        instance.stackRestore(stack);
-        // emscripten's longjmp throws a number; anything else is a real exception.
-        if (typeof thrown !== "number") throw thrown;
-        instance.setThrew(1, 0);
-      }
-    };
-  }
-
-  /** Makes `module`'s table changes forget the callee kept for the index they change. */
-  watch(module: Record<string, unknown>): void {
-    for (const name of ["addFunction", "removeFunction"]) {
-      const original = module[name];
-      if (typeof original !== "function") continue;
-      module[name] = (...args: unknown[]) => {
-        const result = original.apply(module, args);
-        const index = name === "addFunction" ? result : args[0];
-        if (typeof index === "number") this.#callees[index] = undefined;
-        return result;
-      };
-    }
-  }
-}
-
-/**
- * Runs `load` while capturing the exports of the WebAssembly instance it creates and giving it
- * a faster `invoke_vii` (see {@linkcode ProtectedCalls}). wasmoon's glue (an emscripten
- * debug-style build) wraps every export in a function that asserts the runtime is ready and
- * forwards with `apply`; the hot path makes dozens of calls per request, so it calls the
- * instance's exports directly instead.
- */
-async function captureWasmExports<T>(
-  load: () => Promise<T>,
-  calls: ProtectedCalls,
-): Promise<{ value: T; exports: WebAssembly.Exports | undefined }> {
-  const wasm = WebAssembly as unknown as Record<string, unknown>;
-  const originals = {
-    instantiate: WebAssembly.instantiate,
-    instantiateStreaming: WebAssembly.instantiateStreaming,
-  };
-  let exports: WebAssembly.Exports | undefined;
-  const keep = (result: unknown) => {
-    const instance = (result as { instance?: WebAssembly.Instance }).instance ?? result;
-    if (instance instanceof WebAssembly.Instance && exports === undefined) {
-      exports = instance.exports;
-      calls.attach(exports);
-    }
-    return result;
-  };
-  for (const [name, original] of Object.entries(originals)) {
-    wasm[name] = (...args: unknown[]) => {
-      const env = (args[1] as { env?: Record<string, unknown> } | undefined)?.env;
-      const glue = env?.invoke_vii;
-      if (env !== undefined && typeof glue === "function") {
-        env.invoke_vii = calls.importFor(glue as (index: number, a: number, b: number) => void);
-      }
-      return (original as (...a: unknown[]) => Promise<unknown>).apply(WebAssembly, args)
-        .then(keep);
-    };
-  }
-  try {
-    return { value: await load(), exports };
-  } finally {
-    Object.assign(wasm, originals);
-  }
-}
-
-const DIRECT = new Set(["_malloc", "_free", "_realloc"]);
-
-/** The module, with each `_lua*` (and allocator) function replaced by the instance's export. */
-function directExports(module: LuaModule, exports: WebAssembly.Exports | undefined): LuaModule {
-  const direct = Object.create(module) as Record<string, unknown>;
-  if (exports) {
-    for (const key of Object.keys(module)) {
-      if (!key.startsWith("_lua") && !DIRECT.has(key)) continue;
-      const raw = exports[key.slice(1)];
-      if (typeof raw === "function") direct[key] = raw;
-    }
-    // The glue defines these as throwing getters (symbols it did not export): shadow them.
-    for (const key of ["stackSave", "stackRestore"]) {
-      if (typeof exports[key] !== "function") continue;
-      Object.defineProperty(direct, key, { value: exports[key], writable: false });
-    }
-  }
-  return direct as unknown as LuaModule;
-}
-
 /** One Lua state with lomq's host plumbing. */
 export class LuaEngine {
   /** Raw API helpers. */
@@ -321,13 +182,7 @@ export class LuaEngine {
 
   /** Loads the wasm module and creates a fresh state with the standard libraries. */
   static async create(options: EngineOptions = {}): Promise<LuaEngine> {
-    const calls = new ProtectedCalls();
-    const { value: wasm, exports } = await captureWasmExports(
-      async () => LuaWasm.initialize(await wasmLocation()),
-      calls,
-    );
-    calls.watch(wasm.module as unknown as Record<string, unknown>);
-    return new LuaEngine(directExports(wasm.module as unknown as LuaModule, exports), options);
+    return new LuaEngine(await instantiateLua(), options);
   }
 
   /** The raw exports. */
