@@ -19,7 +19,7 @@
  * @module
  */
 
-import { basename, dirname, join, resolve } from "node:path";
+import { baseName, joinPath, parentFolder, resolvePath } from "../path.ts";
 
 /** How long the watched folders must be quiet after a change before it is reported. */
 export const QUIET_MS = 150;
@@ -47,12 +47,12 @@ export class FileWatcher {
     const names = new Set<string>();
     const folders = new Set<string>();
     for (const file of files) {
-      const path = resolve(file);
-      const folder = dirname(path);
+      const path = resolvePath(file);
+      const folder = parentFolder(path);
       folders.add(folder);
       names.add(path);
       // Events name the real path (a temporary folder may be behind a symlink).
-      names.add(join(realFolder(folder), basename(path)));
+      names.add(joinPath(realFolder(folder), baseName(path)));
     }
     this.#files = names;
     for (const [folder, watcher] of this.#folders) {

@@ -45,6 +45,8 @@ const SOCKET_METATABLE = "LuaOverMQ.socket";
 export interface Lifecycle {
   /** Aborted when the script is asked to stop: waits end at once. */
   readonly stopSignal: AbortSignal;
+  /** Called when `LuaOverMQ.encoding` sets a code page. */
+  readonly codePageSet?: () => void;
 }
 
 /** One socket the script opened. */
@@ -154,6 +156,7 @@ export class LuaOverMQBindings {
             );
           }
           api.codePage = page.transcodes ? page : undefined;
+          this.#lifecycle.codePageSet?.();
         }
         api.pushString(L, api.codePage?.name ?? "utf-8");
         return 1;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { joinPath, parentFolder, resolvePath } from "../path.ts";
 import { type LuaState, LuaType } from "./api.ts";
 import { LuaOverMQBindings } from "./bindings.ts";
 import { LuaEngine, type ThreadOutcome } from "./engine.ts";
@@ -85,12 +85,18 @@ export class ScriptHost {
   exitCode: number | undefined;
   /** The files this version was loaded from: the script, then each module `require` read. */
   readonly files: string[] = [];
-  #replacements: ReplacementReport | undefined;
+  readonly #replacements: ReplacementReport;
 
-  constructor(engine: LuaEngine, bindings: LuaOverMQBindings, stop: AbortController) {
+  constructor(
+    engine: LuaEngine,
+    bindings: LuaOverMQBindings,
+    stop: AbortController,
+    replacements: ReplacementReport,
+  ) {
     this.engine = engine;
     this.bindings = bindings;
     this.stop = stop;
+    this.#replacements = replacements;
   }
 
   /**
@@ -125,16 +131,10 @@ export class ScriptHost {
    * for up to `lingerMs`. Nothing refers to the engine afterwards, so its memory goes back.
    */
   async close(lingerMs: number): Promise<void> {
-    this.#replacements?.stop();
-    this.#replacements = undefined;
+    this.#replacements.stop();
     this.stop.abort();
     this.engine.halt();
     await this.bindings.closeAll(lingerMs);
-  }
-
-  /** Starts the report of code-page replacements; {@link close} ends it. */
-  reportReplacements(): void {
-    this.#replacements ??= new ReplacementReport(this.engine);
   }
 }
 
@@ -181,15 +181,16 @@ export async function loadScript(
     sliceMs: options.sliceMs,
     stopSignal: stop.signal,
   });
+  const replacements = new ReplacementReport(engine);
   const bindings = new LuaOverMQBindings(
     engine,
-    { stopSignal: stop.signal },
+    { stopSignal: stop.signal, codePageSet: () => replacements.watch() },
     options.version ?? "dev",
   );
-  const host = new ScriptHost(engine, bindings, stop);
-  host.files.push(resolve(scriptPath));
+  const host = new ScriptHost(engine, bindings, stop, replacements);
+  host.files.push(resolvePath(scriptPath));
   if (options.codePage?.transcodes) engine.api.codePage = options.codePage;
-  host.reportReplacements();
+  replacements.watch();
   installSandbox(engine);
   installCoroutines(engine);
   installGlobals(host, scriptPath, options.args ?? []);
@@ -228,7 +229,7 @@ export async function loadScript(
   if (afterFailure) return fail(EXIT_SCRIPT_ERROR, afterFailure);
 
   if (ended()) return { host, stopped: true };
-  const init = await runGlobal(engine, "OnInit", [resolve(scriptPath)]);
+  const init = await runGlobal(engine, "OnInit", [resolvePath(scriptPath)]);
   if (init !== undefined) return fail(EXIT_SCRIPT_ERROR, init);
   dispatcher.blockLifecycle();
   if (ended()) return { host, stopped: true };
@@ -392,18 +393,31 @@ export function callOnStop(
  */
 class ReplacementReport {
   #reported = 0;
-  #timer: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
 
   readonly #engine: LuaEngine;
 
   constructor(engine: LuaEngine) {
     this.#engine = engine;
-    this.#timer = setInterval(() => this.#report(engine.api.codePage), 10_000);
+  }
+
+  /**
+   * Starts the periodic report once a code page that transcodes is in force. With UTF-8 (the
+   * default) nothing can be replaced, so there is no timer: the process's first timer loads
+   * Deno's Node timers, about 8 ms of start-up.
+   */
+  watch(): void {
+    if (this.#timer !== undefined || this.#stopped || this.#engine.api.codePage === undefined) {
+      return;
+    }
+    this.#timer = setInterval(() => this.#report(this.#engine.api.codePage), 10_000);
     Deno.unrefTimer(this.#timer);
   }
 
   /** Stops reporting, after a last report of what is not reported yet. */
   stop(): void {
+    this.#stopped = true;
     clearInterval(this.#timer);
     this.#report(this.#engine.api.codePage);
   }
@@ -468,7 +482,7 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
     writeAllSync(Deno.stderr, concat([stdoutEncoder.encode("debug: "), ...joinArgs(L)]));
     return 0;
   });
-  const scriptFolder = dirname(resolve(scriptPath));
+  const scriptFolder = parentFolder(scriptPath);
   engine.setGlobalFunction("getScriptPath", (L) => {
     api.pushString(L, scriptFolder);
     return 1;
@@ -532,14 +546,14 @@ function installGlobals(host: ScriptHost, scriptPath: string, args: string[]): v
 function pushSearcher(engine: LuaEngine, scriptPath: string, loaded: string[]): void {
   const m = engine.m;
   const api = engine.api;
-  const roots = [dirname(resolve(scriptPath)), Deno.cwd()];
+  const roots = [parentFolder(scriptPath), Deno.cwd()];
   const fn = api.cfunction((L) => {
     const name = api.toText(L, 1);
     const relative = name.replaceAll(".", "/");
     const tried: string[] = [];
     for (const root of roots) {
-      for (const candidate of [`${relative}.lua`, join(relative, "init.lua")]) {
-        const path = join(root, candidate);
+      for (const candidate of [`${relative}.lua`, joinPath(relative, "init.lua")]) {
+        const path = joinPath(root, candidate);
         let bytes: Uint8Array;
         try {
           bytes = Deno.readFileSync(path);
@@ -551,7 +565,7 @@ function pushSearcher(engine: LuaEngine, scriptPath: string, loaded: string[]): 
         if (failure) {
           throw new Error(`error loading module '${name}' from '${path}':\n\t${failure}`);
         }
-        loaded.push(resolve(path));
+        loaded.push(resolvePath(path));
         api.pushString(L, path);
         return 2;
       }
