@@ -247,3 +247,51 @@ Deno.test("every scalar round-trips through Lua to the same bytes msgpackr produ
     assert.equal(hex(roundTrip(bytes)), hex(bytes), `round trip of ${JSON.stringify(sample)}`);
   }
 });
+
+Deno.test("takeKnownString finds a request's method among known names in place, or moves nowhere", () => {
+  const names = ["add", "ad", "addd", "x".repeat(40), "é"].map((n) => ({ name: utf8.encode(n) }));
+  const fixint = describeFixint();
+  const decoder = engine.decoder;
+  // Each header form (fixstr, str8, str16, str32) of each name, then the next element.
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i].name;
+    const len = name.length;
+    const headers = [
+      ...(len < 32 ? [[0xa0 | len]] : []),
+      [0xd9, len],
+      [0xda, 0, len],
+      [0xdb, 0, 0, 0, len],
+    ];
+    for (const header of headers) {
+      const request = new Uint8Array([0x92, ...header, ...name, 0x07]);
+      assert.equal(decoder.beginArray(request), 2);
+      assert.equal(decoder.takeKnownString(names), i, hex(request));
+      assert.equal(decoder.describeNext(), fixint);
+    }
+  }
+  // Unknown names, prefixes and other types leave the position where it was.
+  for (
+    const first of [[0xa2, 0x61, 0x64, 0x07], [0xa3, 0x61, 0x64, 0x63], [0x07], [
+      0xc4,
+      3,
+      0x61,
+      0x64,
+      0x64,
+    ]]
+  ) {
+    const request = new Uint8Array([0x92, ...first, 0x07]);
+    decoder.beginArray(request);
+    const before = decoder.describeNext();
+    assert.equal(decoder.takeKnownString(names.slice(0, 1)), -1, hex(request));
+    assert.equal(decoder.describeNext(), before);
+  }
+  // A string header longer than the message is a truncation, as for takeString.
+  decoder.beginArray(new Uint8Array([0x91, 0xdb, 0, 0, 1, 0, 0x61]));
+  assert.throws(() => decoder.takeKnownString(names), CodecError);
+});
+
+/** How describeNext names a positive fixint (the element after the method above). */
+function describeFixint(): string {
+  engine.decoder.beginArray(new Uint8Array([0x91, 0x07]));
+  return engine.decoder.describeNext();
+}

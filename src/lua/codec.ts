@@ -104,7 +104,44 @@ export class Decoder {
    * otherwise returns undefined and leaves the position unchanged.
    */
   takeString(): Uint8Array | undefined {
-    if (this.#pos >= this.#buf.length) return undefined;
+    const len = this.#stringHeader();
+    if (len < 0) return undefined;
+    const out = this.#buf.subarray(this.#pos, this.#pos + len);
+    this.#pos += len;
+    return out;
+  }
+
+  /**
+   * When the next value is a string equal to the `name` of one of `candidates`, moves past it
+   * and returns that candidate's index; otherwise returns -1 and leaves the position
+   * unchanged. Compares in place: no view of the string is made.
+   */
+  takeKnownString(candidates: readonly { readonly name: Uint8Array }[]): number {
+    const start = this.#pos;
+    const len = this.#stringHeader();
+    if (len < 0) return -1;
+    const buf = this.#buf;
+    const at = this.#pos;
+    for (let i = 0; i < candidates.length; i++) {
+      const name = candidates[i].name;
+      if (name.length !== len) continue;
+      let k = 0;
+      while (k < len && name[k] === buf[at + k]) k++;
+      if (k === len) {
+        this.#pos = at + len;
+        return i;
+      }
+    }
+    this.#pos = start;
+    return -1;
+  }
+
+  /**
+   * When the next value is a string, moves past its header and returns its length (its bytes
+   * are all there: CodecError otherwise); -1, position unchanged, for another type.
+   */
+  #stringHeader(): number {
+    if (this.#pos >= this.#buf.length) return -1;
     const b = this.#buf[this.#pos];
     let len: number;
     let head: number;
@@ -124,13 +161,11 @@ export class Decoder {
       len = this.#view.getUint32(this.#pos + 1);
       head = 5;
     } else {
-      return undefined;
+      return -1;
     }
     this.#pos += head;
     this.#need(len);
-    const out = this.#buf.subarray(this.#pos, this.#pos + len);
-    this.#pos += len;
-    return out;
+    return len;
   }
 
   /** The type of the next value, in words, for error messages. */

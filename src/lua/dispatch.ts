@@ -301,17 +301,31 @@ export class Dispatcher implements RequestHandler {
     try {
       const count = decoder.beginArray(this.#request);
       if (count === 0) return this.#fail("empty request: expected [method, args...]");
-      const name = decoder.takeString();
-      if (name === undefined) {
-        return this.#fail(
-          `the request's first element is a ${decoder.describeNext()}, ` +
-            `expected the method name as a string`,
-        );
+      // A name called before is found in place, with no view of it made. The cache never
+      // holds lomq.functions, which is answered before any lookup.
+      const knownIndex = decoder.takeKnownString(this.#known);
+      let known: KnownName | undefined;
+      let name: Uint8Array | undefined;
+      if (knownIndex >= 0) {
+        known = this.#known[knownIndex];
+        name = known.name;
+      } else {
+        name = decoder.takeString();
+        if (name === undefined) {
+          return this.#fail(
+            `the request's first element is a ${decoder.describeNext()}, ` +
+              `expected the method name as a string`,
+          );
+        }
+        // Before any lookup: no global of the script can stand in for it.
+        if (sameBytes(name, FUNCTIONS_METHOD_BYTES)) {
+          engine.running!.callName = name;
+          return this.#listFunctions(T, count - 1);
+        }
+        // Not in the cache: takeKnownString compared it with every entry.
       }
       engine.running!.callName = name;
-      // Before any lookup: no global of the script can stand in for it.
-      if (sameBytes(name, FUNCTIONS_METHOD_BYTES)) return this.#listFunctions(T, count - 1);
-      if (!this.#lookup(T, name)) {
+      if (!this.#lookup(T, name, known)) {
         return this.#fail(`function '${quoteInput(name)}' not found`);
       }
       decoder.pushValues(T, count - 1);
@@ -323,10 +337,12 @@ export class Dispatcher implements RequestHandler {
     }
   }
 
-  /** Pushes the function clients may call under `name` (as sent: UTF-8), or returns false. */
-  #lookup(T: LuaState, name: Uint8Array): boolean {
+  /**
+   * Pushes the function clients may call under `name` (as sent: UTF-8), or returns false;
+   * `known` is the names cache's entry for it, if it has one.
+   */
+  #lookup(T: LuaState, name: Uint8Array, known: KnownName | undefined): boolean {
     const m = this.#engine.m;
-    const known = this.#knownName(name);
     // The Lua string is the name in the code page it was made in (LuaOverMQ.encoding may
     // switch pages at any time).
     if (known !== undefined && known.codePage === this.#engine.api.codePage) {
