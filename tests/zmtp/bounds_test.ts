@@ -361,7 +361,9 @@ Deno.test("rcvbufBytes: complete messages pause the delivering connection, never
       const message = encodeMessage([new Uint8Array(size)]);
       const flood = new Uint8Array(message.length * count);
       for (let i = 0; i < count; i++) flood.set(message, i * message.length);
-      await flooder.write(flood);
+      // Not awaited yet: what the server does not read yet waits in the kernel's buffers,
+      // which need not hold it all, so the write may only end once the loop below drains.
+      const writing = flooder.write(flood);
       await delay(300);
       // Over the bound, but a connection with nothing queued may always deliver one.
       await polite.send(["polite"]);
@@ -379,6 +381,7 @@ Deno.test("rcvbufBytes: complete messages pause the delivering connection, never
         assert.ok(m !== undefined, `only ${total} of ${count} messages arrived`);
         if (m[0].length === size) total++;
       }
+      await writing;
     }
     assert.equal(pull.peerCount, 2, "backpressure never closes a connection");
     assert.deepEqual(capture.matching("dropped"), []);
