@@ -3,10 +3,10 @@
  * dates, output and the file system, answered without emscripten's JavaScript runtime.
  *
  * Why our own: wasmoon's glue is a Node-flavoured emscripten runtime. Loading it under Deno
- * pulls in the CommonJS loader and `node:fs`, `node:path` and `node:url`, about a third of
- * lomq's start-up, for a file system and a tty that the sandbox (`sandbox.ts`) keeps scripts
- * away from anyway. What remains reachable from Lua is small: `os.date`, `os.time`,
- * `os.clock` and `os.difftime`, and the C library's own writes to stderr (a panic message).
+ * pulls in the CommonJS loader and `node:fs`, `node:path` and `node:url` (see `wasm.ts`), for
+ * a file system and a tty that the sandbox (`sandbox.ts`) keeps scripts away from anyway.
+ * What remains reachable from Lua is small: `os.date`, `os.time`, `os.clock` and
+ * `os.difftime`, and the C library's own writes to stderr (a panic message).
  *
  * What each import does here:
  * - Dates and times follow the C standard in the "C" locale, with the process's time zone as
@@ -18,6 +18,17 @@
  *   disk or keeps data outside the Lua heap.
  * - `system` reports that there is no shell; `exit` and `abort` raise JavaScript errors, which
  *   the engine treats as a broken state.
+ *
+ * ```ts
+ * import { libcImports } from "./libc.ts";
+ * let memory: WebAssembly.Memory | undefined; // the instance's, once it exists
+ * const { env, wasi } = libcImports(() => ({
+ *   memory: memory!,
+ *   malloc: () => 0,
+ *   errnoLocation: () => 0,
+ * }));
+ * // WebAssembly.instantiate(bytes, { env, wasi_snapshot_preview1: wasi })
+ * ```
  *
  * @module
  */
@@ -217,12 +228,12 @@ function convert(spec: string, tm: BrokenDownTime): string | undefined {
  * C's `strftime` in the "C" locale. A conversion the standard does not define is copied as
  * it stands (Lua checks its formats before they get here).
  */
-export function formatTime(format: string, tm: BrokenDownTime): string {
+function formatTime(format: string, tm: BrokenDownTime): string {
   return format.replace(/%[EO]?(.)/gs, (whole, spec: string) => convert(spec, tm) ?? whole);
 }
 
 /** The broken-down time of `seconds` since the epoch, in UTC or in the local zone. */
-export function breakDown(seconds: number, local: boolean): BrokenDownTime {
+function breakDown(seconds: number, local: boolean): BrokenDownTime {
   const date = new Date(seconds * 1000);
   if (!local) {
     const year = date.getUTCFullYear();
@@ -311,7 +322,7 @@ function cString(heap: Uint8Array, at: number): string {
  * daylight shift, as C libraries do) and returns the seconds since the epoch, or undefined
  * when the date is beyond what a `Date` holds.
  */
-export function makeTime(tm: BrokenDownTime): { seconds: number; tm: BrokenDownTime } | undefined {
+function makeTime(tm: BrokenDownTime): { seconds: number; tm: BrokenDownTime } | undefined {
   // Not `new Date(y, m, d, ...)`, which reads years 0-99 as 1900-1999. Fields out of range
   // carry over, as C's do.
   const date = new Date(0);

@@ -10,8 +10,9 @@
  * tests/selfcontained_test.ts), which `deno compile` embeds like any module.
  *
  * Why not wasmoon's runtime: it is a Node-flavoured emscripten debug build. Under Deno it
- * loads through the CommonJS loader and `require`s `fs`, `path` and `url`, which cost about
- * 60 ms of a 210 ms start-up, and it wraps every export in an asserting function. lomq drives
+ * loads through the CommonJS loader and `require`s `fs`, `path` and `url` (Deno's Node layer,
+ * loaded on first use: with `node:path` and the first timer, about 50 ms of a 214 ms start-up
+ * on a 2-core VM), and it wraps every export in an asserting function. lomq drives
  * the raw C API, so what the instance needs from JavaScript is small: the C library's imports
  * (`libc.ts`), growing the memory, the function table for host functions, and the
  * setjmp/longjmp emulation behind Lua's protected calls (`invoke_vii`).
