@@ -28,6 +28,7 @@ export {
   DEFAULT_TIMEOUT_MS,
   type RawReply,
   RpcError,
+  RpcHandshakeError,
   RpcTimeoutError,
 } from "./src/client/client.ts";
 export {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pythonForInterop, skipInterop } from "./helpers/python.ts";
-import { Client } from "../src/client/client.ts";
+import { Client, RpcHandshakeError, RpcTimeoutError } from "../src/client/client.ts";
 import { freePort, LomqProcess, runPython, startLomq } from "./helpers/lomq.ts";
 
 /** Runs lomq in `cwd` to its end (bounded); `text` is its stdout and stderr together. */
@@ -81,13 +81,15 @@ Deno.test({
       );
       try {
         const serverKey = (await Deno.readTextFile(`${dir}/server.pub`)).trim();
+        // Refusals come back at the first failed handshake: with a 15 s timeout a call that
+        // waited it out would say "within 15000 ms" (and outlast lomq()'s 20 s bound).
         const call = (extra: string[]) =>
           lomq([
             "call",
             "-u",
             uri,
             "-t",
-            "1500",
+            "15000",
             "--server-key",
             serverKey,
             ...extra,
@@ -105,14 +107,14 @@ Deno.test({
           refused.text,
           /could not connect .*: the server answered, but the handshake failed: /,
         );
-        assert.doesNotMatch(refused.text, /is the server running/);
+        assert.doesNotMatch(refused.text, /is the server running|within/);
         const wrongKey = await lomq(
           [
             "call",
             "-u",
             uri,
             "-t",
-            "1500",
+            "15000",
             "--server-key",
             (await Deno.readTextFile(`${dir}/mallory.pub`)).trim(),
             "add",
@@ -123,9 +125,22 @@ Deno.test({
         );
         assert.equal(wrongKey.code, 3, wrongKey.text);
         assert.match(wrongKey.text, /handshake failed: .*wrong server key/);
-        const plain = await lomq(["call", "-u", uri, "-t", "1500", "add", "1", "2"], dir);
+        assert.doesNotMatch(wrongKey.text, /within/);
+        const plain = await lomq(["call", "-u", uri, "-t", "15000", "add", "1", "2"], dir);
         assert.equal(plain.code, 3, plain.text);
         assert.match(plain.text, /handshake failed: peer uses security mechanism CURVE/);
+        assert.doesNotMatch(plain.text, /within/);
+        const listed = await lomq(["ls", "-u", uri, "-t", "15000"], dir);
+        assert.equal(listed.code, 3, listed.text);
+        assert.match(listed.text, /handshake failed: peer uses security mechanism CURVE/);
+        assert.doesNotMatch(listed.text, /within/);
+        const benched = await lomq(
+          ["bench", "-u", uri, "-c", "2", "-t", "15000", "--server-key", serverKey],
+          dir,
+        );
+        assert.equal(benched.code, 3, benched.text);
+        assert.match(benched.text, /handshake failed: peer refused the handshake: 400/);
+        assert.doesNotMatch(benched.text, /within|is the server running/);
         await Deno.chmod(`${dir}/mallory.key`, 0o644);
         const unsafe = await call(["--secret-key-file", "mallory.key"]);
         assert.equal(unsafe.code, 2);
@@ -150,6 +165,39 @@ print(msgpack.unpackb(s.recv_multipart()[1]))`,
           assert.equal(await client.call("add", 3, 4), 7);
         } finally {
           await client.close();
+        }
+        // The library: a refused key fails the call at once only when asked to; by default
+        // the client retries (the server may yet allow the key) and the timeout says why.
+        const malloryCurve = {
+          serverKey,
+          secretKey: (await Deno.readTextFile(`${dir}/mallory.key`)).trim(),
+          publicKey: (await Deno.readTextFile(`${dir}/mallory.pub`)).trim(),
+        };
+        const failing = new Client(uri, {
+          timeoutMs: 30000,
+          curve: malloryCurve,
+          failOnHandshakeError: true,
+        });
+        try {
+          await assert.rejects(failing.call("add", 1, 2), (error: unknown) => {
+            assert.ok(error instanceof RpcHandshakeError, String(error));
+            assert.match(error.reason, /400/);
+            return true;
+          });
+          assert.equal(failing.pending, 0);
+        } finally {
+          await failing.close();
+        }
+        const patient = new Client(uri, { timeoutMs: 600, curve: malloryCurve });
+        try {
+          await assert.rejects(patient.call("add", 1, 2), (error: unknown) => {
+            assert.ok(error instanceof RpcTimeoutError, String(error));
+            assert.equal(error.connected, false);
+            assert.match(error.handshakeFailure ?? "", /400/);
+            return true;
+          });
+        } finally {
+          await patient.close();
         }
       } finally {
         await server.stop();

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { DEFAULT_RPC_URI } from "../client/client.ts";
+import { DEFAULT_RPC_URI, refusedHandshakeText } from "../client/client.ts";
 import { replyId, requestFrames } from "../rpc/wire.ts";
 import { EncodeError, encodeRequest } from "../client/msgpack.ts";
 import { createSocket, type SecurityOptions, type Socket, ZmqError } from "../zmtp/mod.ts";
@@ -225,10 +225,8 @@ export async function runBench(
       throw error;
     }
     // Connecting is not what is measured: start the clock once every connection is up.
-    if (!(await allConnected(sockets, config.timeoutMs, finish.signal))) {
-      if (finish.signal.aborted) return "interrupted before the connections were up";
-      return `could not connect to ${config.uri} within ${config.timeoutMs} ms (is the server running?)`;
-    }
+    const notConnected = await allConnected(sockets, config, finish.signal);
+    if (notConnected !== undefined) return notConnected;
     const tally: Tally = { ok: 0, errors: 0, timeouts: 0, issued: 0, latency: new Histogram() };
     const started = performance.now();
     const total = config.requests;
@@ -289,17 +287,30 @@ export async function runBench(
   }
 }
 
+/**
+ * Waits until every socket has a connection up: undefined then, else why not. A refused
+ * handshake ends the wait at once, since the retries would meet the same refusal.
+ */
 async function allConnected(
   sockets: Socket[],
-  timeoutMs: number,
+  config: BenchConfig,
   signal: AbortSignal,
-): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
+): Promise<string | undefined> {
+  const deadline = performance.now() + config.timeoutMs;
   while (!sockets.every((socket) => socket.peerCount > 0)) {
-    if (performance.now() >= deadline || signal.aborted) return false;
+    for (const socket of sockets) {
+      const reason = socket.lastHandshakeFailure;
+      if (socket.peerCount === 0 && reason !== undefined) {
+        return refusedHandshakeText(config.uri, reason);
+      }
+    }
+    if (signal.aborted) return "interrupted before the connections were up";
+    if (performance.now() >= deadline) {
+      return `could not connect to ${config.uri} within ${config.timeoutMs} ms (is the server running?)`;
+    }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  return true;
+  return undefined;
 }
 
 /** Keeps one connection's window full until the run is done. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Client, DEFAULT_RPC_URI, RpcTimeoutError } from "../client/client.ts";
+import { Client, DEFAULT_RPC_URI, RpcHandshakeError, RpcTimeoutError } from "../client/client.ts";
 import { EncodeError } from "../client/msgpack.ts";
 import { ZmqError } from "../zmtp/mod.ts";
 import {
@@ -85,7 +85,12 @@ export function clientFromOptions(
   try {
     return {
       uri,
-      client: new Client(uri, { timeoutMs, socket: curveClientSocketOptions(parsed) }),
+      // One call and out: a refusal ends it at once rather than after the retries' timeout.
+      client: new Client(uri, {
+        timeoutMs,
+        socket: curveClientSocketOptions(parsed),
+        failOnHandshakeError: true,
+      }),
     };
   } catch (error) {
     if (error instanceof ZmqError) throw new UsageError(error.message);
@@ -123,7 +128,7 @@ export function call(args: string[]): Promise<number> {
       }
       return 0;
     } catch (error) {
-      if (error instanceof RpcTimeoutError) {
+      if (error instanceof RpcTimeoutError || error instanceof RpcHandshakeError) {
         console.error(`lomq call: ${error.message}`);
         return EXIT_UNREACHABLE;
       }

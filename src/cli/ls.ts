@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DEFAULT_RPC_URI, RpcError, RpcTimeoutError } from "../client/client.ts";
+import { DEFAULT_RPC_URI, RpcError, RpcHandshakeError, RpcTimeoutError } from "../client/client.ts";
 import {
   type FunctionInfo,
   FUNCTIONS_METHOD,
@@ -62,7 +62,7 @@ export function ls(args: string[]): Promise<number> {
       else console.log(functions.map(signature).join("\n"));
       return 0;
     } catch (error) {
-      if (error instanceof RpcTimeoutError) {
+      if (error instanceof RpcTimeoutError || error instanceof RpcHandshakeError) {
         console.error(`lomq ls: ${error.message}`);
         return EXIT_UNREACHABLE;
       }

@@ -88,8 +88,7 @@ export class RpcTimeoutError extends Error {
       connected
         ? `call '${method}' to ${uri} got no reply within ${timeoutMs} ms`
         : handshakeFailure !== undefined
-        ? `call '${method}': could not connect to ${uri} within ${timeoutMs} ms: the server ` +
-          `answered, but the handshake failed: ${handshakeFailure}`
+        ? `call '${method}': ${refusedHandshakeText(uri, handshakeFailure, timeoutMs)}`
         : `call '${method}': could not connect to ${uri} within ${timeoutMs} ms (is the server running?)`,
     );
     this.handshakeFailure = connected ? undefined : handshakeFailure;
@@ -98,6 +97,41 @@ export class RpcTimeoutError extends Error {
     this.timeoutMs = timeoutMs;
     this.connected = connected;
   }
+}
+
+/**
+ * A connection attempt failed its handshake while the call waited for one, and the client
+ * was made with `failOnHandshakeError`: the server is there but refused us (a CURVE key not
+ * on its allow list, a wrong server key, another security mechanism). The client keeps
+ * retrying in the background.
+ */
+export class RpcHandshakeError extends Error {
+  /** The error class name, for logs and `instanceof`-free checks. */
+  override name = "RpcHandshakeError";
+  /** The method that was called. */
+  readonly method: string;
+  /** The endpoint the client talks to. */
+  readonly uri: string;
+  /** Why the handshake failed, as the socket saw it. */
+  readonly reason: string;
+
+  /** Describes the refusal and the call it ended. */
+  constructor(method: string, uri: string, reason: string) {
+    super(`call '${method}': ${refusedHandshakeText(uri, reason)}`);
+    this.method = method;
+    this.uri = uri;
+    this.reason = reason;
+  }
+}
+
+/**
+ * What users read when a server was reached but refused the handshake (said by the client's
+ * errors and `lomq bench`): `withinMs` when the caller gave up after that long.
+ */
+export function refusedHandshakeText(uri: string, reason: string, withinMs?: number): string {
+  const within = withinMs === undefined ? "" : ` within ${withinMs} ms`;
+  return `could not connect to ${uri}${within}: the server answered, but the handshake failed: ` +
+    reason;
 }
 
 /** The client was closed before the call finished. */
@@ -123,6 +157,13 @@ export interface ClientOptions {
   curve?: CurveClientOptions;
   /** Options of the underlying DEALER socket (reconnect interval, heartbeats...). */
   socket?: SocketOptions;
+  /**
+   * Calls waiting while no connection is up fail at once with {@linkcode RpcHandshakeError}
+   * when an attempt fails its handshake, instead of waiting out their timeout while the
+   * retries meet the same refusal: for one-shot callers such as `lomq call`. Default false:
+   * a long-lived client waits, as libzmq does, for a server that may yet accept it.
+   */
+  failOnHandshakeError?: boolean;
 }
 
 /** Options of one call. */
@@ -172,6 +213,7 @@ export class Client {
   #nextId = 1;
   #receiving: Promise<void> | undefined;
   #closed = false;
+  #stopWatchingHandshakes: (() => void) | undefined;
 
   /** Connects (in the background, reconnecting by itself) to `uri`. */
   constructor(uri: string = DEFAULT_RPC_URI, options: ClientOptions = {}) {
@@ -188,6 +230,18 @@ export class Client {
       void this.#socket.close(0);
       throw error;
     }
+    if (options.failOnHandshakeError === true) this.#watchHandshakes();
+  }
+
+  #watchHandshakes(): void {
+    this.#stopWatchingHandshakes = this.#socket.whenHandshakeFails((reason) => {
+      if (this.#closed) return;
+      this.#watchHandshakes();
+      if (this.connected) return; // another connection is up: calls may still be answered
+      for (const [id, call] of [...this.#pending]) {
+        this.#settle(id)?.reject(new RpcHandshakeError(call.method, this.uri, reason));
+      }
+    });
   }
 
   /** Calls in flight: sent and not yet answered, timed out or aborted. */
@@ -214,7 +268,8 @@ export class Client {
   /**
    * Calls `method(...args)` on the server with the client's default timeout. Resolves
    * with the result; rejects with {@linkcode RpcError} when the server answers `ERROR`,
-   * {@linkcode RpcTimeoutError} when no reply comes in time.
+   * {@linkcode RpcTimeoutError} when no reply comes in time (and with
+   * {@linkcode RpcHandshakeError} when the client fails on handshake errors).
    */
   call(method: string, ...args: unknown[]): Promise<unknown> {
     return this.callWith({}, method, ...args);
@@ -272,7 +327,8 @@ export class Client {
 
   /**
    * Sends one request and resolves with the reply undecoded (an `ERROR` reply resolves
-   * too). Rejects only for a timeout, an abort, a closed client or an unencodable value.
+   * too). Rejects only for a timeout, an abort, a closed client, an unencodable value or
+   * (with `failOnHandshakeError`) a refused handshake.
    */
   request(method: string, args: readonly unknown[], options: CallOptions = {}): Promise<RawReply> {
     if (this.#closed) return Promise.reject(new ClientClosedError("the client is closed"));
@@ -362,6 +418,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopWatchingHandshakes?.();
     for (const id of [...this.#pending.keys()]) {
       this.#settle(id)?.reject(new ClientClosedError("the client was closed during the call"));
     }

@@ -106,6 +106,7 @@ export abstract class Socket {
   #readWaiters = new WaiterSet();
   #readWakeQueued = false;
   #progressWaiters = new WaiterSet();
+  #handshakeFailureWaiters = new WaiterSet();
   #listeners: ListenerEntry[] = [];
   #connectors: Promise<void>[] = [];
   #connections = new Set<Connection<Peer>>();
@@ -159,6 +160,19 @@ export abstract class Socket {
    */
   get lastHandshakeFailure(): string | undefined {
     return this.#lastHandshakeFailure;
+  }
+
+  /**
+   * Calls `callback` with the reason the next time a connection fails during its handshake
+   * (once; listen again for the one after), or never once the returned function is called
+   * or the socket closes. For one-shot callers that would rather fail than wait for a retry
+   * that meets the same refusal.
+   */
+  whenHandshakeFails(callback: (reason: string) => void): () => void {
+    if (this.#closed) return noop;
+    return this.#handshakeFailureWaiters.listen((failed) => {
+      if (failed) callback(this.#lastHandshakeFailure ?? "the handshake failed");
+    });
   }
 
   /** True once close() was called. */
@@ -538,6 +552,7 @@ export abstract class Socket {
     this.#writeDeferred();
     this.#readWaiters.wakeAll(false);
     this.#progressWaiters.wakeAll(false);
+    this.#handshakeFailureWaiters.wakeAll(false);
     this.#closing = this.#shutdown(lingerMs ?? this.options.lingerMs);
     return this.#closing;
   }
@@ -743,7 +758,10 @@ export abstract class Socket {
 
   #onClose(conn: Connection<Peer>, reason: string, kind: CloseKind): void {
     this.#connections.delete(conn);
-    if (kind === "dropped" && !conn.handshaken) this.#lastHandshakeFailure = reason;
+    if (kind === "dropped" && !conn.handshaken) {
+      this.#lastHandshakeFailure = reason;
+      this.#handshakeFailureWaiters.wakeAll(true);
+    }
     if (kind === "dropped") {
       if (log.warnEnabled) log.warn(`dropped ${this.#describe(conn)}: ${reason}`);
     } else if (kind === "ended" && log.debugEnabled) {

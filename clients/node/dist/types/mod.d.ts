@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { type CallOptions, Client, ClientClosedError, type ClientOptions, DEFAULT_RPC_URI, DEFAULT_TIMEOUT_MS, type RawReply, RpcError, RpcTimeoutError, } from "./src/client/client.js";
+export { type CallOptions, Client, ClientClosedError, type ClientOptions, DEFAULT_RPC_URI, DEFAULT_TIMEOUT_MS, type RawReply, RpcError, RpcHandshakeError, RpcTimeoutError, } from "./src/client/client.js";
 export { DEFAULT_PUB_URI, type Publication, Subscriber, type SubscriberOptions, } from "./src/client/subscriber.js";
 export { createDecoder, encode, EncodeError, Float, type MapMode } from "./src/client/msgpack.js";
 export { type FunctionInfo, FUNCTIONS_METHOD, type FunctionsPage, IntrospectionReplyError, } from "./src/rpc/introspection.js";

@@ -61,6 +61,29 @@ export declare class RpcTimeoutError extends Error {
     /** Describes the timeout, saying whether the server was reachable at all, and if not why. */
     constructor(method: string, uri: string, timeoutMs: number, connected: boolean, handshakeFailure?: string);
 }
+/**
+ * A connection attempt failed its handshake while the call waited for one, and the client
+ * was made with `failOnHandshakeError`: the server is there but refused us (a CURVE key not
+ * on its allow list, a wrong server key, another security mechanism). The client keeps
+ * retrying in the background.
+ */
+export declare class RpcHandshakeError extends Error {
+    /** The error class name, for logs and `instanceof`-free checks. */
+    name: string;
+    /** The method that was called. */
+    readonly method: string;
+    /** The endpoint the client talks to. */
+    readonly uri: string;
+    /** Why the handshake failed, as the socket saw it. */
+    readonly reason: string;
+    /** Describes the refusal and the call it ended. */
+    constructor(method: string, uri: string, reason: string);
+}
+/**
+ * What users read when a server was reached but refused the handshake (said by the client's
+ * errors and `lomq bench`): `withinMs` when the caller gave up after that long.
+ */
+export declare function refusedHandshakeText(uri: string, reason: string, withinMs?: number): string;
 /** The client was closed before the call finished. */
 export declare class ClientClosedError extends Error {
     /** The error class name, for logs and `instanceof`-free checks. */
@@ -83,6 +106,13 @@ export interface ClientOptions {
     curve?: CurveClientOptions;
     /** Options of the underlying DEALER socket (reconnect interval, heartbeats...). */
     socket?: SocketOptions;
+    /**
+     * Calls waiting while no connection is up fail at once with {@linkcode RpcHandshakeError}
+     * when an attempt fails its handshake, instead of waiting out their timeout while the
+     * retries meet the same refusal: for one-shot callers such as `lomq call`. Default false:
+     * a long-lived client waits, as libzmq does, for a server that may yet accept it.
+     */
+    failOnHandshakeError?: boolean;
 }
 /** Options of one call. */
 export interface CallOptions {
@@ -122,7 +152,8 @@ export declare class Client {
     /**
      * Calls `method(...args)` on the server with the client's default timeout. Resolves
      * with the result; rejects with {@linkcode RpcError} when the server answers `ERROR`,
-     * {@linkcode RpcTimeoutError} when no reply comes in time.
+     * {@linkcode RpcTimeoutError} when no reply comes in time (and with
+     * {@linkcode RpcHandshakeError} when the client fails on handshake errors).
      */
     call(method: string, ...args: unknown[]): Promise<unknown>;
     /** Like {@linkcode Client.call}, with this call's own timeout or abort signal. */
@@ -143,7 +174,8 @@ export declare class Client {
     functions(options?: CallOptions): Promise<FunctionInfo[]>;
     /**
      * Sends one request and resolves with the reply undecoded (an `ERROR` reply resolves
-     * too). Rejects only for a timeout, an abort, a closed client or an unencodable value.
+     * too). Rejects only for a timeout, an abort, a closed client, an unencodable value or
+     * (with `failOnHandshakeError`) a refused handshake.
      */
     request(method: string, args: readonly unknown[], options?: CallOptions): Promise<RawReply>;
     /** Closes the connection; calls still pending reject with {@linkcode ClientClosedError}. */
